@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/messages"
+	"github.com/chatnode/chatnode/store"
+)
+
+// emit versions an event and sends it to the chat's visitor and/or current
+// operator. Events are the only way replicas learn of a change.
+func (a *chatActor) emit(ctx actor.Context, ev *messages.ChatEvent, toVisitor, toOperator bool) {
+	a.c.Version++
+	ev.ChatId, ev.Version, ev.VisitorId, ev.OperatorId = a.id, a.c.Version, a.c.VisitorId, a.c.OperatorId
+	if toVisitor {
+		ctx.Send(a.h.visitors, &route{id: a.c.VisitorId, msg: ev})
+	}
+	if toOperator && a.c.OperatorId != "" {
+		ctx.Send(a.h.operators, &route{id: a.c.OperatorId, msg: ev})
+	}
+}
+
+// sendSnapshot gives one replica the whole chat. The copy is deep: the
+// replica owns it, the chat goes on changing its own.
+func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
+	snap := proto.Clone(a.c).(*messages.Chat)
+	ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
+		Change: &messages.ChatEvent_Snapshot{Snapshot: snap}}
+	if side == chatnode.SideVisitor {
+		ctx.Send(a.h.visitors, &route{id: id, msg: ev})
+	} else {
+		ctx.Send(a.h.operators, &route{id: id, msg: ev})
+	}
+}
+
+// stateEvent tells both sides that state and operator changed; prev is the
+// operator the chat leaves, who is told it is released.
+func (a *chatActor) stateEvent(ctx actor.Context, prev, reason string) {
+	a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_State{State: &messages.StateChange{
+		State: a.c.State, OperatorId: a.c.OperatorId, PreviousOperatorId: prev,
+		DepartmentKey: a.c.DepartmentKey, ModifiedMicros: a.c.ModifiedMicros,
+	}}}, true, true)
+	if prev != "" && prev != a.c.OperatorId {
+		a.c.Version++
+		ctx.Send(a.h.operators, &route{id: prev, msg: &messages.ChatEvent{ChatId: a.id, Version: a.c.Version,
+			VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
+			Change: &messages.ChatEvent_Released{Released: &messages.Released{OperatorId: prev, Reason: reason}}}})
+	}
+}
+
+// change applies a state change with an info message, makes both durable,
+// then tells the replicas and runs then.
+func (a *chatActor) change(ctx actor.Context, info string, mutate func(), then func(err error, prev string)) {
+	prev := a.c.OperatorId
+	mutate()
+	now := a.h.now().UnixMicro()
+	a.c.ModifiedMicros = now
+	a.c.OperatorTyping, a.c.VisitorTyping = false, false
+	var m *messages.Message
+	changes := []store.Change{}
+	if info != "" {
+		m = a.newMessage(chatnode.KindInfo, "", "", info, "")
+		changes = append(changes, store.Change{Message: storeMessage(m)})
+	}
+	changes = append(changes, store.Change{Chat: storeChat(a.c, a.seq+1)})
+	a.w.submit(ctx, changes, func(err error) {
+		if err == nil {
+			if m != nil {
+				a.c.Messages = append(a.c.Messages, m)
+			}
+			a.stateEvent(ctx, prev, "")
+			if m != nil {
+				a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Message{Message: m}}, true, true)
+			}
+		}
+		then(err, prev)
+	})
+}
+
+func (a *chatActor) close(ctx actor.Context, state, info string) {
+	if !chatnode.ChatOpen(a.c.State) {
+		ctx.Respond(&reply{})
+		return
+	}
+	wasQueued := a.c.State == chatnode.ChatQueue
+	sender := ctx.Sender()
+	a.change(ctx, info, func() {
+		a.c.State = state
+		a.c.ClosedMicros = a.h.now().UnixMicro()
+		a.c.QueuePosition = 0
+	}, func(err error, prev string) {
+		if err != nil {
+			ctx.Send(sender, &reply{err: err})
+			return
+		}
+		if wasQueued {
+			ctx.Send(a.h.assigner, &messages.ChatDequeued{ChatId: a.id})
+		} else if prev != "" {
+			ctx.Send(a.h.assigner, &messages.ChatReleased{ChatId: a.id, OperatorId: prev})
+		}
+		ctx.Send(a.h.chats, &chatClosedNote{chatID: a.id, visitorID: a.c.VisitorId})
+		if sender != nil {
+			ctx.Send(sender, &reply{})
+		}
+		a.armTimer()
+	})
+}
+
+// assign applies the assigner's decision if the chat still waits.
+func (a *chatActor) assign(ctx actor.Context, msg *messages.AssignChat) {
+	if a.c == nil || a.c.State != chatnode.ChatQueue {
+		ctx.Respond(&messages.AssignResult{ChatId: msg.ChatId, OperatorId: msg.OperatorId, Error: chatnode.EChatTaken})
+		return
+	}
+	sender, op := ctx.Sender(), msg.OperatorId
+	a.change(ctx, a.h.accounts.name(op)+" joined the chat", func() {
+		a.c.State, a.c.OperatorId, a.c.QueuePosition = chatnode.ChatChatting, op, 0
+	}, func(err error, _ string) {
+		res := &messages.AssignResult{ChatId: a.id, OperatorId: op, Applied: err == nil}
+		if err != nil {
+			res.Error = chatnode.EInternal
+			a.c.State, a.c.OperatorId = chatnode.ChatQueue, ""
+		} else {
+			a.sendSnapshot(ctx, chatnode.SideOperator, op)
+		}
+		ctx.Send(sender, res)
+	})
+}
+
+// transfer moves the chat to a department's queue or, once the assigner
+// agrees, to another operator.
+func (a *chatActor) transfer(ctx actor.Context, opID string, req *OperatorRequest) {
+	sender := ctx.Sender()
+	if dept := req.ToDepartmentKey; dept != "" {
+		d := a.h.accounts.department(dept)
+		if d == nil {
+			ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EUnknownDepartment, "no department %q", dept)})
+			return
+		}
+		a.change(ctx, "The chat was transferred to "+d.Name, func() {
+			a.c.State, a.c.OperatorId, a.c.DepartmentKey = chatnode.ChatQueue, "", dept
+			a.c.QueuedMicros = a.h.now().UnixMicro()
+		}, func(err error, prev string) {
+			if err == nil {
+				ctx.Send(a.h.assigner, &messages.ChatReleased{ChatId: a.id, OperatorId: prev})
+				ctx.Send(a.h.assigner, a.queuedNote())
+			}
+			ctx.Send(sender, &reply{err: err})
+		})
+		return
+	}
+	to := req.ToOperatorID
+	switch {
+	case to == "":
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EWrongArgument, "transfer needs operator-id or department-key")})
+		return
+	case a.h.accounts.operator(to) == nil:
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EUnknownOperator, "no operator %q", to)})
+		return
+	case to == opID:
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EWrongArgument, "the chat is already yours")})
+		return
+	}
+	f := ctx.RequestFuture(a.h.assigner, &messages.TransferChat{ChatId: a.id, FromOperatorId: opID, ToOperatorId: to}, a.h.opts.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err == nil {
+			if r, ok := res.(*messages.Result); ok && r.Error != "" {
+				err = chatnode.Errorf(r.Error, "operator %s cannot take the chat", to)
+			}
+		}
+		if err != nil {
+			ctx.Send(sender, &reply{err: err})
+			return
+		}
+		if a.c.State != chatnode.ChatChatting || a.c.OperatorId != opID { // closed or moved meanwhile
+			ctx.Send(a.h.assigner, &messages.ChatReleased{ChatId: a.id, OperatorId: to})
+			ctx.Send(sender, &reply{err: chatnode.Errorf(chatnode.EChatClosed, "the chat changed during the transfer")})
+			return
+		}
+		a.change(ctx, "The chat was transferred to "+a.h.accounts.name(to), func() {
+			a.c.OperatorId = to
+		}, func(err error, _ string) {
+			if err == nil {
+				a.sendSnapshot(ctx, chatnode.SideOperator, to)
+			}
+			ctx.Send(sender, &reply{err: err})
+		})
+	})
+}
+
+// armTimer schedules the next look at the chat: the inactivity check while
+// it is open, the end of its linger time once closed.
+func (a *chatActor) armTimer() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	d := a.h.opts.ChatInactivityTimeout
+	if !chatnode.ChatOpen(a.c.State) {
+		d = a.h.opts.ClosedChatLinger
+	}
+	if d <= 0 {
+		return
+	}
+	self, root := a.self, a.h.system.Root
+	a.timer = time.AfterFunc(d, func() { root.Send(self, &inactivityCheck{}) })
+}
+
+func (a *chatActor) checkInactivity(ctx actor.Context) {
+	if !chatnode.ChatOpen(a.c.State) {
+		if len(a.w.pending) == 0 {
+			ctx.Send(a.h.chats, &passivate{id: a.id})
+		}
+		return
+	}
+	idle := a.h.now().Sub(a.lastSeen)
+	if idle < a.h.opts.ChatInactivityTimeout {
+		a.timer = time.AfterFunc(a.h.opts.ChatInactivityTimeout-idle, func() { a.h.system.Root.Send(a.self, &inactivityCheck{}) })
+		return
+	}
+	a.close(ctx, chatnode.ChatClosed, "The chat was closed after inactivity")
+}

@@ -1,0 +1,246 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/messages"
+	"github.com/chatnode/chatnode/store"
+)
+
+// Options configures a Hub. Zero values get the documented defaults.
+type Options struct {
+	Logger   *slog.Logger     // nil: discard
+	Accounts *config.Accounts // departments and operators; nil: config.DefaultAccounts()
+	// Store keeps everything durable; Writer batches its writes. Both nil:
+	// nothing is kept (tests of the domain alone).
+	Store  store.Store
+	Writer Submitter
+	// ManualAssignment: operators take chats from the queue by hand.
+	ManualAssignment      bool
+	AssignTick            time.Duration // periodic assignment; default 1s
+	ChatInactivityTimeout time.Duration // default 30m; negative disables
+	ClosedChatLinger      time.Duration // a closed chat stays in memory for rating; default 5m
+	VisitorIdleTimeout    time.Duration // visitor actor passivation; default 10m
+	MaxMessageLength      int           // runes; default 8192
+	FeedSize              int           // batches kept per stream; default 1024
+	RequestTimeout        time.Duration // how long a request waits for an actor; default 10s
+	AuthSecret            []byte        // signs operator tokens; nil: random per process
+	TokenTTL              time.Duration // operator token lifetime; default 24h
+	NodeID                int           // 0..15, distinguishes chat ids made by cluster nodes
+	Now                   func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Accounts == nil {
+		o.Accounts = config.DefaultAccounts()
+	}
+	if o.AssignTick == 0 {
+		o.AssignTick = time.Second
+	}
+	if o.ChatInactivityTimeout == 0 {
+		o.ChatInactivityTimeout = 30 * time.Minute
+	}
+	if o.ClosedChatLinger == 0 {
+		o.ClosedChatLinger = 5 * time.Minute
+	}
+	if o.VisitorIdleTimeout == 0 {
+		o.VisitorIdleTimeout = 10 * time.Minute
+	}
+	if o.MaxMessageLength == 0 {
+		o.MaxMessageLength = 8192
+	}
+	if o.FeedSize == 0 {
+		o.FeedSize = 1024
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	if o.AuthSecret == nil {
+		o.AuthSecret = []byte(randomToken(32))
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Hub runs the chat domain on one actor system: the visitors, chats and
+// operators directories and the assigner. Its methods are what the server
+// calls; each turns a request into an actor message and waits for the
+// answer. A Hub is safe for concurrent use.
+type Hub struct {
+	opts     Options
+	system   *actor.ActorSystem
+	accounts *accountBook
+	store    store.Store
+	writer   Submitter
+	presence presence
+
+	visitors, chats, operators, assigner *actor.PID
+
+	lastChatID atomic.Int64
+	stopOnce   sync.Once
+}
+
+// New builds a Hub; Start brings it up.
+func New(opts Options) *Hub {
+	opts.defaults()
+	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer}
+	if h.store == nil || h.writer == nil {
+		h.store, h.writer = nil, nil
+	}
+	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return opts.Logger.With("lib", "protoactor")
+	}))
+	return h
+}
+
+func (h *Hub) now() time.Time { return h.opts.Now() }
+
+// Start spawns the actors and restores open chats, queues, assignments and
+// operator statuses from the store.
+func (h *Hub) Start(ctx context.Context) error {
+	var snap *store.Snapshot
+	if h.store != nil {
+		var err error
+		snap, err = h.store.Recover(ctx, h.now().Add(-h.opts.VisitorIdleTimeout))
+		if err != nil {
+			return fmt.Errorf("recover state from the store: %w", err)
+		}
+	}
+	root := h.system.Root
+	strategy := actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider)
+	spawn := func(name string, p func() actor.Actor) *actor.PID {
+		pid, err := root.SpawnNamed(actor.PropsFromProducer(p, actor.WithSupervisor(strategy)), name)
+		if err != nil {
+			panic(fmt.Sprintf("spawn %s: %v", name, err)) // names are ours and unique
+		}
+		return pid
+	}
+	h.assigner = spawn(kindAssigner, func() actor.Actor { return newAssignerActor(h) })
+	h.visitors = spawn("visitors", func() actor.Actor {
+		return newDirectory(kindVisitor, func(id string) *actor.Props {
+			return actor.PropsFromProducer(func() actor.Actor { return newVisitorActor(h, id) })
+		})
+	})
+	h.chats = spawn("chats", func() actor.Actor { return newChatsDirectory(h) })
+	states := map[string]*store.OperatorState{}
+	if snap != nil {
+		for i := range snap.Operators {
+			states[snap.Operators[i].OperatorID] = &snap.Operators[i]
+		}
+	}
+	h.operators = spawn("operators", func() actor.Actor {
+		return newDirectory(kindOperator, func(id string) *actor.Props {
+			return actor.PropsFromProducer(func() actor.Actor { return newOperatorActor(h, h.accounts.operator(id), states[id]) })
+		})
+	})
+	for _, op := range h.opts.Accounts.Operators {
+		root.Send(h.operators, &route{id: op.ID, msg: &actor.Touch{}, spawn: true})
+	}
+	if snap != nil {
+		h.recover(snap)
+	}
+	return nil
+}
+
+// recover re-creates open chats and tells the assigner what waits and what
+// is held.
+func (h *Hub) recover(snap *store.Snapshot) {
+	root := h.system.Root
+	for i := range snap.Chats {
+		sc := &snap.Chats[i]
+		c := chatFromStore(sc, snap.Messages[sc.ID], snap.Reads)
+		for _, v := range snap.Visitors {
+			if v.ID == c.VisitorId {
+				c.VisitorName = visitorName(v.Fields)
+			}
+		}
+		if n := numericID(c.Id); n > h.lastChatID.Load() {
+			h.lastChatID.Store(n)
+		}
+		root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+		switch c.State {
+		case chatnode.ChatQueue:
+			var first string
+			for _, m := range c.Messages {
+				if m.Kind == chatnode.KindVisitor {
+					first = m.Text
+					break
+				}
+			}
+			root.Send(h.assigner, &messages.ChatQueued{ChatId: c.Id, DepartmentKey: c.DepartmentKey, QueuedMicros: c.QueuedMicros, VisitorName: c.VisitorName, FirstText: first})
+		case chatnode.ChatChatting:
+			root.Send(h.assigner, &messages.ChatHeld{ChatId: c.Id, OperatorId: c.OperatorId})
+			root.Send(h.chats, &route{id: c.Id, msg: &attachReplica{side: chatnode.SideOperator, id: c.OperatorId}})
+		}
+	}
+}
+
+// Stop ends every actor: held long polls are answered empty.
+func (h *Hub) Stop() {
+	h.stopOnce.Do(func() { h.system.Shutdown() })
+}
+
+// newChatID returns a new numeric chat id (Webim's chat ids are numbers):
+// milliseconds since the epoch shifted left by 12 bits, the node id in four
+// bits and a sequence in the last eight, kept strictly increasing. It stays
+// below 2^53 so that JavaScript clients read it exactly.
+func (h *Hub) newChatID() string {
+	for {
+		last := h.lastChatID.Load()
+		next := h.now().UnixMilli()<<12 | int64(h.opts.NodeID&15)<<8
+		if next <= last {
+			next = last + 1
+		}
+		if h.lastChatID.CompareAndSwap(last, next) {
+			return fmt.Sprint(next)
+		}
+	}
+}
+
+// randomToken returns n random bytes in hex.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func typeName(v any) string { return reflect.TypeOf(v).String() }
+
+// ask sends msg to pid and waits for the answer, turning a *reply's error
+// and a timeout into errors.
+func (h *Hub) ask(ctx context.Context, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	f := h.system.Root.RequestFuture(pid, msg, timeout)
+	res, err := f.Result()
+	if err != nil {
+		if errors.Is(err, actor.ErrTimeout) {
+			return nil, chatnode.Errorf(chatnode.EUnavailable, "the request timed out")
+		}
+		return nil, fmt.Errorf("actor request: %w", err)
+	}
+	if r, ok := res.(*reply); ok && r.err != nil {
+		return nil, r.err
+	}
+	return res, nil
+}

@@ -1,0 +1,118 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/chatnode/chatnode/messages"
+)
+
+// Messages that stay inside one node: they carry Go values (sinks, requests
+// with pointers) and never cross the wire. Cluster-wide messages are the
+// protobuf ones in package messages.
+
+// route sends msg to the child of a directory named id. spawn says the
+// child may be created for it; otherwise a missing child answers
+// notFound (to a request) or drops the message (to a send).
+type route struct {
+	id    string
+	msg   any
+	spawn bool
+}
+
+// reply answers an action: nil err means done.
+type reply struct{ err error }
+
+// visitorInit is a visitor's init.
+type visitorInit struct {
+	req    *InitRequest
+	create bool // make a new session; else the session must exist
+}
+
+// visitorInitDone answers visitorInit.
+type visitorInitDone struct {
+	update *Update
+	err    error
+}
+
+// visitorCall is a visitor action, authenticated by the visitor actor.
+type visitorCall struct{ req *VisitorRequest }
+
+// feedPoll is a long poll or a one-shot read of a stream.
+type feedPoll struct {
+	auth  VisitorAuth // visitors only
+	since int64
+	wait  time.Duration
+}
+
+// feedSubscribe attaches a WebSocket sink to a stream.
+type feedSubscribe struct {
+	auth  VisitorAuth // visitors only
+	since int64
+	sink  Sink
+}
+
+// authCheck asks a visitor actor whether auth is its own.
+type authCheck struct{ auth VisitorAuth }
+
+// chatCreate creates a chat for a visitor; it is the first message a new
+// ChatActor gets.
+type chatCreate struct {
+	chat  *messages.Chat
+	first *messages.Message // the first question, or nil
+}
+
+// visitorChatCall is a visitor action forwarded to the chat by the visitor
+// actor, which has checked the visitor's auth.
+type visitorChatCall struct {
+	visitorID string
+	req       *VisitorRequest
+}
+
+// operatorChatCall is an operator action forwarded to the chat.
+type operatorChatCall struct {
+	operatorID string
+	req        *OperatorRequest
+}
+
+// attachReplica asks a chat to send its snapshot to the visitor or the
+// operator (a replica that lost or never had it).
+type attachReplica struct {
+	side string // chatnode.SideVisitor or chatnode.SideOperator
+	id   string
+}
+
+// findVisitorChat asks the chats directory for the open chat of a visitor;
+// it answers by making that chat send its snapshot to the visitor.
+type findVisitorChat struct{ visitorID string }
+
+// persisted tells an actor that its oldest pending write finished.
+type persisted struct{ err error }
+
+// idleCheck makes a visitor actor consider passivation.
+type idleCheck struct{}
+
+// inactivityCheck makes a chat consider closing for inactivity.
+type inactivityCheck struct{}
+
+// passivate asks a directory to stop an idle child after its queued
+// messages.
+type passivate struct{ id string }
+
+// setStatus changes an operator's status.
+type setStatus struct{ status string }
+
+// operatorCall is an authenticated operator action.
+type operatorCall struct{ req *OperatorRequest }
+
+// issueSession asks an operator actor for its account JSON on login.
+type issueSession struct{}
+
+// tick makes the assigner settle the queue.
+type tick struct{}
+
+// queueSnapshot gives an operator the whole queue they see.
+type queueSnapshot struct{ entries []*queueEntry }
+
+// chatClosedNote tells the chats directory that a chat closed, so it drops
+// the visitor index entry.
+type chatClosedNote struct{ chatID, visitorID string }

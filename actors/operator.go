@@ -1,0 +1,154 @@
+package actors
+
+import (
+	"encoding/json"
+	"sort"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/messages"
+	"github.com/chatnode/chatnode/store"
+)
+
+// operatorActor is one operator: their status, their replicas of the chats
+// they hold, their view of the queue, and their delta stream (shared by all
+// of the operator's open sessions). It checks that the operator is in a chat
+// before forwarding an action to the chat.
+type operatorActor struct {
+	h            *Hub
+	acct         *config.Operator
+	status       string
+	lastAssigned int64
+	chats        map[string]*messages.Chat
+	queue        map[string]*queueEntry
+	feed         *feed
+	w            writes
+}
+
+func newOperatorActor(h *Hub, acct *config.Operator, st *store.OperatorState) *operatorActor {
+	a := &operatorActor{h: h, acct: acct, status: chatnode.StatusOffline,
+		chats: make(map[string]*messages.Chat), queue: make(map[string]*queueEntry), w: writes{w: h.writer}}
+	if st != nil {
+		a.status, a.lastAssigned = st.Status, micros(st.LastAssignedAt)
+	}
+	return a
+}
+
+// Receive implements actor.Actor.
+func (a *operatorActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.feed = newFeed(a.h.opts.FeedSize, a.h.now())
+		ctx.Send(a.h.assigner, a.update())
+	case *actor.Stopped:
+		a.feed.close(ctx)
+	case *persisted:
+		a.w.done(msg.err)
+	case *issueSession:
+		ctx.Respond(mustJSON(a.account()))
+	case *setStatus:
+		a.setStatus(ctx, msg.status)
+	case *operatorCall:
+		a.call(ctx, msg.req)
+	case *messages.ChatEvent:
+		a.apply(ctx, msg)
+	case *messages.QueueChange:
+		a.queueChange(ctx, msg.Added, entryFromProto(msg.Entry))
+	case *queueSnapshot:
+		a.replaceQueue(ctx, msg.entries)
+	case *feedPoll:
+		a.feed.serve(ctx, msg.since, msg.wait, a.full)
+	case *feedSubscribe:
+		a.feed.attach(ctx, msg.since, msg.sink, a.full)
+	case *pollExpired:
+		a.feed.expire(ctx, msg.id)
+	case *unsubscribe:
+		delete(a.feed.sinks, msg.id)
+	}
+}
+
+func (a *operatorActor) update() *messages.OperatorUpdate {
+	return &messages.OperatorUpdate{OperatorId: a.acct.ID, Status: a.status, Departments: a.acct.Departments,
+		MaxChats: int32(a.acct.MaxChats), LastAssignedMicros: a.lastAssigned}
+}
+
+type wireAccount struct {
+	ID          int64    `json:"id"`
+	Login       string   `json:"login"`
+	Name        string   `json:"name"`
+	Departments []string `json:"departments"`
+	MaxChats    int      `json:"maxChats"`
+}
+
+func (a *operatorActor) account() wireAccount {
+	return wireAccount{ID: numericID(a.acct.ID), Login: a.acct.Login, Name: a.acct.Name, Departments: a.acct.Departments, MaxChats: a.acct.MaxChats}
+}
+
+func (a *operatorActor) setStatus(ctx actor.Context, status string) {
+	if !chatnode.ValidStatus(status) {
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EStatusUnknown, "status %q is not online, invisible or offline", status)})
+		return
+	}
+	if status == a.status {
+		ctx.Respond(&reply{})
+		return
+	}
+	sender, now := ctx.Sender(), a.h.now()
+	st := &store.OperatorState{OperatorID: a.acct.ID, Status: status, LastAssignedAt: fromMicros(a.lastAssigned), UpdatedAt: now}
+	a.w.submit(ctx, []store.Change{{Operator: st}}, func(err error) {
+		if err != nil {
+			ctx.Send(sender, &reply{err: err})
+			return
+		}
+		a.status = status
+		deltas := []json.RawMessage{delta(objOperatorStatus, "upd", a.acct.ID, status)}
+		if status == chatnode.StatusOffline {
+			for id := range a.queue {
+				deltas = append(deltas, delta(objQueue, "del", id, nil))
+			}
+			a.queue = make(map[string]*queueEntry)
+		}
+		a.feed.publish(ctx, deltas)
+		ctx.Send(a.h.assigner, a.update())
+		ctx.Send(sender, &reply{})
+	})
+}
+
+func (a *operatorActor) call(ctx actor.Context, req *OperatorRequest) {
+	if req.Action == ActTake {
+		if a.status == chatnode.StatusOffline {
+			ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EOperatorOffline, "go online or invisible to take chats")})
+			return
+		}
+		ctx.RequestWithCustomSender(a.h.assigner, &messages.TakeChat{ChatId: req.ChatID, OperatorId: a.acct.ID}, ctx.Sender())
+		return
+	}
+	if _, ok := a.chats[req.ChatID]; !ok {
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EOperatorNotInChat, "chat %q is not yours", req.ChatID)})
+		return
+	}
+	ctx.RequestWithCustomSender(a.h.chats, &route{id: req.ChatID, msg: &operatorChatCall{operatorID: a.acct.ID, req: req}}, ctx.Sender())
+}
+
+// wireOperatorFull is the operator stream's full update.
+type wireOperatorFull struct {
+	Operator wireAccount   `json:"operator"`
+	Status   string        `json:"status"`
+	Chats    []*wireChat   `json:"chats"`
+	Queue    []*queueEntry `json:"queue"`
+}
+
+func (a *operatorActor) full() json.RawMessage {
+	f := wireOperatorFull{Operator: a.account(), Status: a.status, Chats: []*wireChat{}, Queue: []*queueEntry{}}
+	for _, c := range a.chats {
+		f.Chats = append(f.Chats, a.h.chatJSON(c, true))
+	}
+	sort.Slice(f.Chats, func(i, j int) bool { return f.Chats[i].CreationTs < f.Chats[j].CreationTs })
+	for _, e := range a.queue {
+		f.Queue = append(f.Queue, e)
+	}
+	sort.Slice(f.Queue, func(i, j int) bool { return f.Queue[i].QueuedTs < f.Queue[j].QueuedTs })
+	return mustJSON(f)
+}

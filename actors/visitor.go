@@ -1,0 +1,284 @@
+package actors
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/messages"
+	"github.com/chatnode/chatnode/store"
+)
+
+// visitorActor is one visit session: it authenticates the visitor's
+// requests, starts chats, forwards actions to the current chat, keeps the
+// visitor's replica of that chat and the visitor's delta stream. An idle
+// visitor actor stops (passivation) and is restored from the store on the
+// next request.
+type visitorActor struct {
+	h        *Hub
+	id       string
+	self     *actor.PID
+	rec      *store.Visitor // nil: no such session
+	name     string
+	chatID   string // the current or last chat
+	creating bool   // a chat.start is being made durable
+	view     *messages.Chat
+	feed     *feed
+	w        writes
+	lastSeen time.Time
+	timer    *time.Timer
+}
+
+func newVisitorActor(h *Hub, id string) *visitorActor {
+	return &visitorActor{h: h, id: id, w: writes{w: h.writer}}
+}
+
+// Receive implements actor.Actor.
+func (a *visitorActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.self = ctx.Self()
+		a.feed = newFeed(a.h.opts.FeedSize, a.h.now())
+		a.lastSeen = a.h.now()
+		a.load(ctx)
+		a.armIdle()
+	case *actor.Stopped:
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		a.feed.close(ctx)
+	case *persisted:
+		a.w.done(msg.err)
+	case *visitorInit:
+		a.init(ctx, msg)
+	case *messages.ChatEvent:
+		a.apply(ctx, msg)
+	case *pollExpired:
+		a.feed.expire(ctx, msg.id)
+	case *unsubscribe:
+		delete(a.feed.sinks, msg.id)
+	case *idleCheck:
+		a.checkIdle(ctx)
+	default:
+		a.authenticated(ctx, msg)
+	}
+}
+
+// authenticated handles the messages that need the visitor's auth.
+func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
+	var auth VisitorAuth
+	switch m := msg.(type) {
+	case *visitorCall:
+		auth = m.req.Auth
+	case *feedPoll:
+		auth = m.auth
+	case *feedSubscribe:
+		auth = m.auth
+	case *authCheck:
+		auth = m.auth
+	default:
+		return
+	}
+	if !a.owns(auth) {
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EReinitRequired, "unknown page or token")})
+		if a.rec == nil {
+			ctx.Send(a.h.visitors, &passivate{id: a.id})
+		}
+		return
+	}
+	a.lastSeen = a.h.now()
+	switch m := msg.(type) {
+	case *visitorCall:
+		a.call(ctx, m.req)
+	case *feedPoll:
+		a.feed.serve(ctx, m.since, m.wait, func() json.RawMessage { return a.full(auth.PageID) })
+	case *feedSubscribe:
+		a.feed.attach(ctx, m.since, m.sink, func() json.RawMessage { return a.full(auth.PageID) })
+	case *authCheck:
+		ctx.Respond(&reply{})
+	}
+}
+
+func (a *visitorActor) owns(auth VisitorAuth) bool {
+	return a.rec != nil && strings.HasPrefix(auth.PageID, a.id+"-") &&
+		subtle.ConstantTimeCompare([]byte(auth.AuthToken), []byte(a.rec.AuthToken)) == 1
+}
+
+// load restores the session from the store and asks for its open chat.
+func (a *visitorActor) load(ctx actor.Context) {
+	if a.h.store == nil {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.h.opts.RequestTimeout)
+	defer cancel()
+	rec, err := a.h.store.Visitor(c, a.id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			ctx.Logger().Error("visitor load failed", "visitor", a.id, "err", err)
+		}
+		return
+	}
+	a.rec = rec
+	a.name = visitorName(rec.Fields)
+	ctx.Send(a.h.chats, &findVisitorChat{visitorID: a.id})
+}
+
+func (a *visitorActor) init(ctx actor.Context, msg *visitorInit) {
+	now := a.h.now()
+	if a.rec == nil {
+		if !msg.create {
+			ctx.Respond(&visitorInitDone{err: errUnknownSession})
+			ctx.Send(a.h.visitors, &passivate{id: a.id})
+			return
+		}
+		a.rec = &store.Visitor{ID: a.id, AuthToken: randomToken(16), CreatedAt: now}
+	}
+	a.lastSeen = now
+	rec := *a.rec
+	rec.PageID = a.id + "-" + randomToken(6)
+	rec.DeviceID, rec.SeenAt = msg.req.DeviceID, now
+	if len(msg.req.Visitor) > 0 {
+		rec.Fields = msg.req.Visitor
+	}
+	if rec.Fields == nil {
+		rec.Fields = mustJSON(map[string]any{"id": a.id, "fields": map[string]string{"name": "Visitor"}})
+	}
+	sender := ctx.Sender()
+	a.w.submit(ctx, []store.Change{{Visitor: &rec}}, func(err error) {
+		if err != nil {
+			ctx.Send(sender, &visitorInitDone{err: err})
+			return
+		}
+		a.rec = &rec
+		a.name = visitorName(rec.Fields)
+		ctx.Send(sender, &visitorInitDone{update: &Update{Revision: a.feed.rev, Full: a.full(rec.PageID)}})
+	})
+}
+
+var errUnknownSession = chatnode.Errorf(chatnode.EReinitRequired, "unknown visit session")
+
+// visitorName reads fields.name from the visitor JSON.
+func visitorName(fields []byte) string {
+	var v struct {
+		Fields struct {
+			Name string `json:"name"`
+		} `json:"fields"`
+	}
+	if json.Unmarshal(fields, &v) == nil && v.Fields.Name != "" {
+		return v.Fields.Name
+	}
+	return "Visitor"
+}
+
+// chatOpen reports whether the visitor has a chat that takes messages.
+func (a *visitorActor) chatOpen() bool {
+	if a.creating {
+		return true
+	}
+	return a.view != nil && a.view.Id == a.chatID && chatnode.ChatOpen(a.view.State)
+}
+
+func (a *visitorActor) call(ctx actor.Context, req *VisitorRequest) {
+	switch req.Action {
+	case ActStart:
+		if a.chatOpen() {
+			ctx.Respond(&reply{})
+			return
+		}
+		a.startChat(ctx, req, req.FirstQuestion, "")
+	case ActMessage:
+		if !a.chatOpen() {
+			if err := a.h.checkText(req.Message); err != nil {
+				ctx.Respond(&reply{err: err})
+				return
+			}
+			a.startChat(ctx, req, req.Message, req.ClientSideID)
+			return
+		}
+		a.forward(ctx, req)
+	case ActVisitorTyping, ActReadByVisitor, ActClose, ActRate:
+		if a.chatID == "" {
+			ctx.Respond(&reply{err: chatnode.Errorf(chatnode.ENoChat, "the visitor has no chat")})
+			return
+		}
+		a.forward(ctx, req)
+	default:
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EUnknownAction, "%q", req.Action)})
+	}
+}
+
+func (a *visitorActor) forward(ctx actor.Context, req *VisitorRequest) {
+	ctx.RequestWithCustomSender(a.h.chats, &route{id: a.chatID, msg: &visitorChatCall{visitorID: a.id, req: req}}, ctx.Sender())
+}
+
+// startChat opens a new chat, with text as its first message when given.
+func (a *visitorActor) startChat(ctx actor.Context, req *VisitorRequest, text, messageClientID string) {
+	if req.DepartmentKey != "" && a.h.accounts.department(req.DepartmentKey) == nil {
+		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EUnknownDepartment, "no department %q", req.DepartmentKey)})
+		return
+	}
+	if text != "" {
+		if err := a.h.checkText(text); err != nil {
+			ctx.Respond(&reply{err: err})
+			return
+		}
+	}
+	now := a.h.now().UnixMicro()
+	id := a.h.newChatID()
+	chat := &messages.Chat{
+		Id: id, VisitorId: a.id, DepartmentKey: req.DepartmentKey, State: chatnode.ChatQueue,
+		CreatedMicros: now, ModifiedMicros: now, QueuedMicros: now, VisitorName: a.name,
+	}
+	if req.Action == ActStart {
+		chat.ClientSideId = req.ClientSideID
+	}
+	create := &chatCreate{chat: chat}
+	if text != "" {
+		create.first = &messages.Message{Id: id + "-1", ChatId: id, Kind: chatnode.KindVisitor, AuthorId: a.id,
+			AuthorName: a.name, Text: text, ClientSideId: messageClientID, TsMicros: now}
+	}
+	previous := a.chatID
+	a.chatID, a.creating = id, true
+	sender := ctx.Sender()
+	f := ctx.RequestFuture(a.h.chats, &route{id: id, msg: create, spawn: true}, a.h.opts.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if a.chatID == id {
+			a.creating = false
+		}
+		if err == nil {
+			if r, ok := res.(*reply); ok {
+				err = r.err
+			}
+		}
+		if err != nil && a.chatID == id {
+			a.chatID = previous
+		}
+		ctx.Send(sender, &reply{err: err})
+	})
+}
+
+func (a *visitorActor) armIdle() {
+	d := a.h.opts.VisitorIdleTimeout
+	if d <= 0 {
+		return
+	}
+	self, root := a.self, a.h.system.Root
+	a.timer = time.AfterFunc(d, func() { root.Send(self, &idleCheck{}) })
+}
+
+// checkIdle stops the actor when nobody has used it for the idle timeout
+// and nothing waits on it; a session that does not exist stops at once.
+func (a *visitorActor) checkIdle(ctx actor.Context) {
+	idle := a.h.now().Sub(a.lastSeen)
+	if a.rec == nil || (idle >= a.h.opts.VisitorIdleTimeout && a.feed.idle() && len(a.w.pending) == 0 && !a.creating) {
+		ctx.Send(a.h.visitors, &passivate{id: a.id})
+		return
+	}
+	a.armIdle()
+}

@@ -1,0 +1,207 @@
+package actors
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/messages"
+)
+
+// The JSON shapes of Webim's visitor protocol (docs/webim-wire.md) and of our
+// operator API, which reuses them. Field types follow what the SDK accepts:
+// chat, operator and author ids are numbers; message ids, chat ids inside
+// messages and delta ids are strings; times are seconds (ts_m microseconds).
+
+type wireMessage struct {
+	ID           string `json:"id"`
+	ClientSideID string `json:"clientSideId"`
+	ChatID       string `json:"chatId"`
+	AuthorID     *int64 `json:"authorId,omitempty"`
+	Name         string `json:"name"`
+	Text         string `json:"text"`
+	Kind         string `json:"kind"`
+	Ts           float64 `json:"ts"`
+	TsM          int64  `json:"ts_m"`
+	Read         bool   `json:"read"`
+	CanBeEdited  bool   `json:"canBeEdited"`
+}
+
+type wireOperator struct {
+	ID       int64  `json:"id"`
+	Fullname string `json:"fullname"`
+}
+
+type wireRate struct {
+	OperatorID int64 `json:"operatorId"`
+	Rating     int32 `json:"rating"`
+}
+
+type wireChat struct {
+	ID                      int64               `json:"id"`
+	ClientSideID            string              `json:"clientSideId,omitempty"`
+	State                   string              `json:"state"`
+	Operator                *wireOperator       `json:"operator"`
+	Messages                []*wireMessage      `json:"messages"`
+	CreationTs              float64             `json:"creationTs"`
+	ModificationTs          float64             `json:"modificationTs"`
+	Offline                 bool                `json:"offline"`
+	OperatorTyping          bool                `json:"operatorTyping"`
+	VisitorTyping           bool                `json:"visitorTyping"`
+	ReadByVisitor           bool                `json:"readByVisitor"`
+	UnreadByVisitorMsgCnt   int                 `json:"unreadByVisitorMsgCnt"`
+	UnreadByOperatorSinceTs *float64            `json:"unreadByOperatorSinceTs"`
+	UnreadByVisitorSinceTs  *float64            `json:"unreadByVisitorSinceTs"`
+	OperatorIDToRate        map[string]wireRate `json:"operatorIdToRate"`
+	QueuePosition           int32               `json:"queuePosition,omitempty"`
+	// Operator API only.
+	VisitSessionID string `json:"visitSessionId,omitempty"`
+	DepartmentKey  string `json:"departmentKey,omitempty"`
+	VisitorName    string `json:"visitorName,omitempty"`
+	VisitorDraft   string `json:"visitorDraft,omitempty"`
+}
+
+type wireDepartment struct {
+	Key    string `json:"key"`
+	Name   string `json:"name"`
+	Online string `json:"online"`
+	Order  int    `json:"order"`
+}
+
+type wireDelta struct {
+	ObjectType string `json:"objectType"`
+	Event      string `json:"event"`
+	ID         string `json:"id"`
+	Data       any    `json:"data"`
+}
+
+// Delta object types.
+const (
+	objChat           = "CHAT"
+	objMessage        = "CHAT_MESSAGE"
+	objState          = "CHAT_STATE"
+	objOperator       = "CHAT_OPERATOR"
+	objOperatorTyping = "CHAT_OPERATOR_TYPING"
+	objVisitorTyping  = "CHAT_VISITOR_TYPING" // operator API
+	objReadByVisitor  = "CHAT_READ_BY_VISITOR"
+	objUnreadByOp     = "CHAT_UNREAD_BY_OPERATOR_SINCE_TS"
+	objMessageRead    = "MESSAGE_READ"
+	objRate           = "OPERATOR_RATE"
+	objDepartments    = "DEPARTMENT_LIST"
+	objSessionState   = "VISIT_SESSION_STATE"
+	objQueuePosition  = "QUEUE_POSITION" // ours
+	objQueue          = "QUEUE"          // operator API: a waiting chat
+	objOperatorStatus = "OPERATOR_STATUS" // operator API
+)
+
+func seconds(micros int64) float64 { return float64(micros) / 1e6 }
+
+// numericID turns an id that is a decimal number into the number the SDK
+// wants, and anything else into 0.
+func numericID(id string) int64 {
+	n, _ := strconv.ParseInt(id, 10, 64)
+	return n
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types are encoded here
+	}
+	return b
+}
+
+func delta(objectType, event, id string, data any) json.RawMessage {
+	return mustJSON(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: data})
+}
+
+// messageJSON renders m as the visitor or operator sees it in chat c.
+func messageJSON(m *messages.Message, c *messages.Chat) *wireMessage {
+	w := &wireMessage{
+		ID:           m.Id,
+		ClientSideID: m.ClientSideId,
+		ChatID:       m.ChatId,
+		Name:         m.AuthorName,
+		Text:         m.Text,
+		Kind:         m.Kind,
+		Ts:           seconds(m.TsMicros),
+		TsM:          m.TsMicros,
+		Read:         true,
+	}
+	if w.ClientSideID == "" {
+		w.ClientSideID = m.Id
+	}
+	switch m.Kind {
+	case chatnode.KindOperator:
+		id := numericID(m.AuthorId)
+		w.AuthorID = &id
+		if c != nil {
+			w.Read = c.ReadByVisitorSeq >= m.Seq
+		}
+	case chatnode.KindVisitor:
+		if c != nil {
+			w.Read = c.ReadByOperatorSeq >= m.Seq
+		}
+	}
+	return w
+}
+
+// operatorJSON renders the chat's operator, or nil.
+func (h *Hub) operatorJSON(id string) *wireOperator {
+	if id == "" {
+		return nil
+	}
+	name := id
+	if a := h.accounts.operator(id); a != nil {
+		name = a.Name
+	}
+	return &wireOperator{ID: numericID(id), Fullname: name}
+}
+
+// chatJSON renders c; forOperator adds the operator API's fields.
+func (h *Hub) chatJSON(c *messages.Chat, forOperator bool) *wireChat {
+	w := &wireChat{
+		ID:               numericID(c.Id),
+		ClientSideID:     c.ClientSideId,
+		State:            c.State,
+		Operator:         h.operatorJSON(c.OperatorId),
+		Messages:         make([]*wireMessage, 0, len(c.Messages)),
+		CreationTs:       seconds(c.CreatedMicros),
+		ModificationTs:   seconds(c.ModifiedMicros),
+		OperatorTyping:   c.OperatorTyping,
+		VisitorTyping:    c.VisitorTyping,
+		OperatorIDToRate: map[string]wireRate{},
+		QueuePosition:    c.QueuePosition,
+	}
+	var unreadByVisitor int
+	var lastOperatorSeq int64
+	for _, m := range c.Messages {
+		w.Messages = append(w.Messages, messageJSON(m, c))
+		if m.Kind == chatnode.KindOperator {
+			lastOperatorSeq = m.Seq
+			if m.Seq > c.ReadByVisitorSeq {
+				unreadByVisitor++
+				if w.UnreadByVisitorSinceTs == nil {
+					ts := seconds(m.TsMicros)
+					w.UnreadByVisitorSinceTs = &ts
+				}
+			}
+		}
+		if m.Kind == chatnode.KindVisitor && m.Seq > c.ReadByOperatorSeq && w.UnreadByOperatorSinceTs == nil {
+			ts := seconds(m.TsMicros)
+			w.UnreadByOperatorSinceTs = &ts
+		}
+	}
+	w.UnreadByVisitorMsgCnt = unreadByVisitor
+	w.ReadByVisitor = c.ReadByVisitorSeq >= lastOperatorSeq
+	if c.Rated {
+		w.OperatorIDToRate[strconv.FormatInt(numericID(c.RatedOperatorId), 10)] = wireRate{OperatorID: numericID(c.RatedOperatorId), Rating: c.Rate}
+	}
+	if forOperator {
+		w.VisitSessionID = c.VisitorId
+		w.DepartmentKey = c.DepartmentKey
+		w.VisitorName = c.VisitorName
+		w.VisitorDraft = c.VisitorDraft
+	}
+	return w
+}
