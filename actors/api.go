@@ -6,12 +6,12 @@ import (
 
 // Visitor actions (the `action` parameter of /l/v/m/action).
 const (
-	ActStart        = "chat.start"
-	ActMessage      = "chat.message"
+	ActStart         = "chat.start"
+	ActMessage       = "chat.message"
 	ActVisitorTyping = "chat.visitor_typing"
 	ActReadByVisitor = "chat.read_by_visitor"
-	ActClose        = "chat.close"
-	ActRate         = "chat.operator_rate_select"
+	ActClose         = "chat.close"
+	ActRate          = "chat.operator_rate_select"
 )
 
 // Operator actions (the `action` parameter of /l/o/action).
@@ -32,7 +32,7 @@ type VisitorAuth struct {
 
 // InitRequest is a visitor's /l/v/m/init.
 type InitRequest struct {
-	VisitSessionID string          // resume this session when it exists
+	VisitSessionID string // resume this session when it exists
 	DeviceID       string
 	Platform       string
 	Location       string

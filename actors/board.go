@@ -19,9 +19,9 @@ type board struct {
 	waiting map[string]*queued // by chat id
 	ops     map[string]*opSlot // by operator id
 	byDept  map[string][]*opSlot
-	all     []*opSlot          // every operator, for chats without a department
-	held    map[string]string  // chat id → operator id, for chats that count as load
-	seq     uint64             // enqueue counter, breaks ties between equal times
+	all     []*opSlot         // every operator, for chats without a department
+	held    map[string]string // chat id → operator id, for chats that count as load
+	seq     uint64            // enqueue counter, breaks ties between equal times
 }
 
 type queued struct {
@@ -35,11 +35,11 @@ type queued struct {
 
 // queueEntry is what operators see of a waiting chat.
 type queueEntry struct {
-	ChatID        string `json:"chatId"`
-	DepartmentKey string `json:"departmentKey,omitempty"`
+	ChatID        string  `json:"chatId"`
+	DepartmentKey string  `json:"departmentKey,omitempty"`
 	QueuedTs      float64 `json:"queuedTs"`
-	VisitorName   string `json:"visitorName,omitempty"`
-	FirstText     string `json:"firstText,omitempty"`
+	VisitorName   string  `json:"visitorName,omitempty"`
+	FirstText     string  `json:"firstText,omitempty"`
 }
 
 type opSlot struct {

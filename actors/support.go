@@ -36,9 +36,9 @@ func newAccountBook(a *config.Accounts) *accountBook {
 	return b
 }
 
-func (b *accountBook) operator(id string) *config.Operator        { return b.ops[id] }
-func (b *accountBook) byLogin(login string) *config.Operator      { return b.logins[login] }
-func (b *accountBook) department(key string) *config.Department   { return b.depts[key] }
+func (b *accountBook) operator(id string) *config.Operator      { return b.ops[id] }
+func (b *accountBook) byLogin(login string) *config.Operator    { return b.logins[login] }
+func (b *accountBook) department(key string) *config.Department { return b.depts[key] }
 
 // name is an operator's display name, or the id when unknown.
 func (b *accountBook) name(id string) string {

@@ -14,17 +14,17 @@ import (
 // messages and delta ids are strings; times are seconds (ts_m microseconds).
 
 type wireMessage struct {
-	ID           string `json:"id"`
-	ClientSideID string `json:"clientSideId"`
-	ChatID       string `json:"chatId"`
-	AuthorID     *int64 `json:"authorId,omitempty"`
-	Name         string `json:"name"`
-	Text         string `json:"text"`
-	Kind         string `json:"kind"`
+	ID           string  `json:"id"`
+	ClientSideID string  `json:"clientSideId"`
+	ChatID       string  `json:"chatId"`
+	AuthorID     *int64  `json:"authorId,omitempty"`
+	Name         string  `json:"name"`
+	Text         string  `json:"text"`
+	Kind         string  `json:"kind"`
 	Ts           float64 `json:"ts"`
-	TsM          int64  `json:"ts_m"`
-	Read         bool   `json:"read"`
-	CanBeEdited  bool   `json:"canBeEdited"`
+	TsM          int64   `json:"ts_m"`
+	Read         bool    `json:"read"`
+	CanBeEdited  bool    `json:"canBeEdited"`
 }
 
 type wireOperator struct {
@@ -89,8 +89,8 @@ const (
 	objRate           = "OPERATOR_RATE"
 	objDepartments    = "DEPARTMENT_LIST"
 	objSessionState   = "VISIT_SESSION_STATE"
-	objQueuePosition  = "QUEUE_POSITION" // ours
-	objQueue          = "QUEUE"          // operator API: a waiting chat
+	objQueuePosition  = "QUEUE_POSITION"  // ours
+	objQueue          = "QUEUE"           // operator API: a waiting chat
 	objOperatorStatus = "OPERATOR_STATUS" // operator API
 )
 
