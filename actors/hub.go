@@ -107,9 +107,10 @@ func New(opts Options) *Hub {
 	if h.store == nil || h.writer == nil {
 		h.store, h.writer = nil, nil
 	}
-	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return opts.Logger.With("lib", "protoactor")
-	}))
+	// protoactor logs routine events (dead letters, start-up) at INFO; only
+	// its warnings and errors reach the node's log.
+	actorLog := slog.New(&levelFloor{Handler: opts.Logger.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
+	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 	return h
 }
 
@@ -154,7 +155,7 @@ func (h *Hub) Start(ctx context.Context) error {
 		})
 	})
 	for _, op := range h.opts.Accounts.Operators {
-		root.Send(h.operators, &route{id: op.ID, msg: &actor.Touch{}, spawn: true})
+		root.Send(h.operators, &route{id: op.ID, msg: &wake{}, spawn: true})
 	}
 	if snap != nil {
 		h.recover(snap)
@@ -227,6 +228,24 @@ func randomToken(n int) string {
 }
 
 func typeName(v any) string { return reflect.TypeOf(v).String() }
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l *levelFloor) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= l.min && l.Handler.Enabled(ctx, level)
+}
+
+func (l *levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelFloor{Handler: l.Handler.WithAttrs(attrs), min: l.min}
+}
+
+func (l *levelFloor) WithGroup(name string) slog.Handler {
+	return &levelFloor{Handler: l.Handler.WithGroup(name), min: l.min}
+}
 
 // ask sends msg to pid and waits for the answer, turning a *reply's error
 // and a timeout into errors.

@@ -116,3 +116,6 @@ type queueSnapshot struct{ entries []*queueEntry }
 // chatClosedNote tells the chats directory that a chat closed, so it drops
 // the visitor index entry.
 type chatClosedNote struct{ chatID, visitorID string }
+
+// wake creates an actor through its directory and does nothing else.
+type wake struct{}

@@ -114,6 +114,11 @@ type Config struct {
 	TLSCertFile string
 	// TLSKeyFile is the private key of TLSCertFile (key tls_key_file).
 	TLSKeyFile string
+	// AuthSecret signs operator tokens (key auth_secret, at least 16
+	// characters, never printed). Every node of a cluster must have the same
+	// one so that a token issued by one is accepted by all; unset, each
+	// process makes a random one and tokens end with the process.
+	AuthSecret string
 	// OTLPEndpoint is the OpenTelemetry collector URL traces are exported
 	// to (key otlp_endpoint); "" disables export.
 	OTLPEndpoint string

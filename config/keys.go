@@ -78,6 +78,13 @@ func keySpecs() []keySpec {
 		{"feed_size", func(c *Config, v string) string { return setInt(&c.FeedSize, v, 1, 1<<24) }},
 		{"retention_days", func(c *Config, v string) string { return setInt(&c.RetentionDays, v, 0, 100*366) }},
 
+		{"auth_secret", func(c *Config, v string) string {
+			if len(v) < 16 {
+				return "must be at least 16 characters"
+			}
+			c.AuthSecret = v
+			return ""
+		}},
 		{"tls_cert_file", func(c *Config, v string) string { c.TLSCertFile = v; return "" }},
 		{"tls_key_file", func(c *Config, v string) string { c.TLSKeyFile = v; return "" }},
 		{"otlp_endpoint", func(c *Config, v string) string { c.OTLPEndpoint = v; return checkHTTPURL(v) }},
@@ -89,13 +96,13 @@ func keySpecs() []keySpec {
 
 // isSecretKey reports whether the value of key must never be printed as is.
 func isSecretKey(key string) bool {
-	return key == "mq_password" || key == "db_dsn"
+	return key == "mq_password" || key == "db_dsn" || key == "auth_secret"
 }
 
 // shownValue returns the value of key as a Problem may print it.
 func shownValue(key, value string) string {
 	switch key {
-	case "mq_password":
+	case "mq_password", "auth_secret":
 		return ""
 	case "db_dsn":
 		return redactDSN(value)
