@@ -1,0 +1,425 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLiteFile is the name of the database file inside the data directory.
+const SQLiteFile = "chatnode.db"
+
+// sqliteSynchronous is the synchronous setting of every connection.
+//
+// In WAL mode a commit appends the transaction to the -wal file before it
+// returns, whatever this setting says; what synchronous decides is whether
+// it also waits for the disk. FULL fsyncs the WAL at every commit, so a
+// commit that returned survives a process crash (kill -9) and a power loss
+// or kernel panic. NORMAL would skip that fsync: still safe against a
+// process crash, because the data is in the operating system's page cache,
+// but the last commits could be lost with the machine. The Writer's group
+// commit pays one fsync per batch, not per message, so FULL is affordable
+// and is what "nothing accepted may be lost" asks for.
+const sqliteSynchronous = "FULL"
+
+// SQLite is the Store kept in one SQLite file, for a standalone node. It
+// uses one connection for all writes (SQLite has one writer at a time) and
+// a pool of read-only connections that WAL mode lets run beside it.
+type SQLite struct {
+	dataDir string
+	w       *sql.DB // exactly one connection; every write goes through it
+	r       *sql.DB // read-only connections
+
+	upsertVisitor, upsertChat, insertMessage, messageTaken, upsertOperator, upsertRead *sql.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating it if needed) dataDir/chatnode.db and brings
+// its schema up to date. Errors name the data_dir setting and the path.
+func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
+	if dataDir == "" {
+		return nil, errors.New("data_dir is empty")
+	}
+	if err := prepareDataDir(dataDir); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dataDir, SQLiteFile)
+	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("data_dir %q: %s is not a regular file", dataDir, SQLiteFile)
+	}
+	s := &SQLite{dataDir: dataDir}
+	var err error
+	s.w, err = sql.Open("sqlite", sqliteDSN(file, false))
+	if err != nil {
+		return nil, s.openError(err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.w.Close()
+		return nil, s.openError(err)
+	}
+	s.r, err = sql.Open("sqlite", sqliteDSN(file, true))
+	if err != nil {
+		s.w.Close()
+		return nil, s.openError(err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.r.SetMaxOpenConns(n)
+	s.r.SetMaxIdleConns(n)
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, s.openError(err)
+	}
+	return s, nil
+}
+
+// prepareDataDir makes sure dataDir is a directory, creating it if missing.
+func prepareDataDir(dataDir string) error {
+	fi, err := os.Stat(dataDir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("data_dir %q: not a directory", dataDir)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return fmt.Errorf("data_dir %q: create: %w", dataDir, err)
+		}
+	case err != nil:
+		return fmt.Errorf("data_dir %q: %w", dataDir, err)
+	}
+	return nil
+}
+
+// sqliteDSN is the driver's name for the file, with the settings each
+// connection starts with.
+func sqliteDSN(file string, readOnly bool) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous("+sqliteSynchronous+")")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		// Take the write lock at BEGIN, so that a transaction never fails
+		// half way when another process holds the file.
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: file}).EscapedPath() + "?" + q.Encode()
+}
+
+// openError turns a failure to open into an error naming data_dir.
+func (s *SQLite) openError(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("data_dir %q: %s is not a database (file is corrupt or not SQLite): %w", s.dataDir, SQLiteFile, err)
+		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("data_dir %q: cannot open %s for writing: %w", s.dataDir, SQLiteFile, err)
+		}
+	}
+	return fmt.Errorf("data_dir %q: open %s: %w", s.dataDir, SQLiteFile, err)
+}
+
+// migrate applies the embedded SQLite migrations in one transaction.
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return err
+	}
+	err = migrate(ctx, "sqlite", migrator{
+		exec: func(ctx context.Context, script string) error {
+			_, err := tx.ExecContext(ctx, script)
+			return err
+		},
+		applied: func(ctx context.Context) ([]int, error) {
+			rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var vs []int
+			for rows.Next() {
+				var v int
+				if err := rows.Scan(&v); err != nil {
+					return nil, err
+				}
+				vs = append(vs, v)
+			}
+			return vs, rows.Err()
+		},
+		record: func(ctx context.Context, m migration) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixMilli())
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// prepare compiles the write statements once, on the write connection.
+func (s *SQLite) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&s.upsertVisitor, `INSERT INTO visitors (id, page_id, auth_token, device_id, fields, created_at, seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET page_id = excluded.page_id, auth_token = excluded.auth_token,
+				device_id = excluded.device_id, fields = excluded.fields, created_at = excluded.created_at,
+				seen_at = excluded.seen_at`},
+		{&s.upsertChat, `INSERT INTO chats (id, visitor_id, client_side_id, department_key, state, operator_id,
+				queued_at, created_at, modified_at, closed_at, rate, rated_operator_id, next_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET visitor_id = excluded.visitor_id, client_side_id = excluded.client_side_id,
+				department_key = excluded.department_key, state = excluded.state, operator_id = excluded.operator_id,
+				queued_at = excluded.queued_at, created_at = excluded.created_at, modified_at = excluded.modified_at,
+				closed_at = excluded.closed_at, rate = excluded.rate, rated_operator_id = excluded.rated_operator_id,
+				next_seq = excluded.next_seq`},
+		{&s.insertMessage, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`},
+		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)
+			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND client_side_id = ? AND client_side_id <> '')`},
+		{&s.upsertOperator, `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
+				last_assigned_at = excluded.last_assigned_at, updated_at = excluded.updated_at`},
+		{&s.upsertRead, `INSERT INTO reads (chat_id, side, up_to_seq) VALUES (?, ?, ?)
+			ON CONFLICT (chat_id, side) DO UPDATE SET up_to_seq = excluded.up_to_seq`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+// Apply implements Store.
+func (s *SQLite) Apply(ctx context.Context, changes []Change) error {
+	if err := validate(changes); err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: apply: begin: %w", err)
+	}
+	defer tx.Rollback()
+	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
+	for i := range changes {
+		if err := b.apply(&changes[i]); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: apply: commit: %w", err)
+	}
+	return nil
+}
+
+// sqliteBatch binds the prepared statements to one transaction as needed.
+type sqliteBatch struct {
+	ctx   context.Context
+	s     *SQLite
+	tx    *sql.Tx
+	stmts map[*sql.Stmt]*sql.Stmt
+}
+
+func (b *sqliteBatch) stmt(st *sql.Stmt) *sql.Stmt {
+	if b.stmts == nil {
+		b.stmts = make(map[*sql.Stmt]*sql.Stmt, 4)
+	}
+	ts, ok := b.stmts[st]
+	if !ok {
+		ts = b.tx.StmtContext(b.ctx, st)
+		b.stmts[st] = ts
+	}
+	return ts
+}
+
+func (b *sqliteBatch) apply(c *Change) error {
+	var err error
+	switch {
+	case c.Visitor != nil:
+		v := c.Visitor
+		_, err = b.stmt(b.s.upsertVisitor).ExecContext(b.ctx, v.ID, v.PageID, v.AuthToken, v.DeviceID, v.Fields,
+			millis(v.CreatedAt), millis(v.SeenAt))
+		if err != nil {
+			return fmt.Errorf("store: apply: visitor %q: %w", v.ID, err)
+		}
+	case c.Chat != nil:
+		ch := c.Chat
+		var rate any
+		if ch.Rate != nil {
+			rate = int64(*ch.Rate)
+		}
+		_, err = b.stmt(b.s.upsertChat).ExecContext(b.ctx, ch.ID, ch.VisitorID, ch.ClientSideID, ch.DepartmentKey,
+			ch.State, ch.OperatorID, nullMillis(ch.QueuedAt), millis(ch.CreatedAt), millis(ch.ModifiedAt),
+			nullMillis(ch.ClosedAt), rate, ch.RatedOperatorID, ch.NextSeq)
+		if err != nil {
+			return fmt.Errorf("store: apply: chat %q: %w", ch.ID, err)
+		}
+	case c.Message != nil:
+		return b.insertMessage(c.Message)
+	case c.Operator != nil:
+		o := c.Operator
+		_, err = b.stmt(b.s.upsertOperator).ExecContext(b.ctx, o.OperatorID, o.Status, nullMillis(o.LastAssignedAt),
+			millis(o.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("store: apply: operator %q: %w", o.OperatorID, err)
+		}
+	case c.Read != nil:
+		r := c.Read
+		_, err = b.stmt(b.s.upsertRead).ExecContext(b.ctx, r.ChatID, r.Side, r.UpToSeq)
+		if err != nil {
+			return fmt.Errorf("store: apply: read marker %q/%s: %w", r.ChatID, r.Side, err)
+		}
+	}
+	return nil
+}
+
+func (b *sqliteBatch) insertMessage(m *Message) error {
+	res, err := b.stmt(b.s.insertMessage).ExecContext(b.ctx, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
+		m.Text, m.ClientSideID, millis(m.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	// Skipped: fine if it is a retry of a stored message, a lost message if
+	// only its seq collided.
+	var dup bool
+	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ID, m.ChatID, m.ClientSideID).Scan(&dup); err != nil {
+		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
+	}
+	if !dup {
+		return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+	}
+	return nil
+}
+
+// PurgeClosed implements Store. It deletes in chunks, each in its own
+// transaction, so that writers are not held up by a large purge.
+func (s *SQLite) PurgeClosed(ctx context.Context, before time.Time) (int, error) {
+	const chunk = `(SELECT id FROM chats WHERE closed_at < ? ORDER BY closed_at LIMIT 500)`
+	cut := millis(before)
+	total := 0
+	for {
+		n, err := s.purgeChunk(ctx, chunk, cut)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: purge closed chats: %w", err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
+func (s *SQLite) purgeChunk(ctx context.Context, chunk string, cut int64) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM messages WHERE chat_id IN ` + chunk,
+		`DELETE FROM reads WHERE chat_id IN ` + chunk,
+	} {
+		if _, err := tx.ExecContext(ctx, q, cut); err != nil {
+			return 0, err
+		}
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM chats WHERE id IN `+chunk, cut)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}
+
+// Ping implements Store.
+func (s *SQLite) Ping(ctx context.Context) error {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("store: ping %s in data_dir %q: %w", SQLiteFile, s.dataDir, err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		for _, st := range []*sql.Stmt{s.upsertVisitor, s.upsertChat, s.insertMessage, s.messageTaken, s.upsertOperator, s.upsertRead} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		errs = append(errs, s.w.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// millis is t as Unix milliseconds; the zero Time stays distinguishable.
+func millis(t time.Time) int64 { return t.UnixMilli() }
+
+// nullMillis is millis, or NULL for the zero Time.
+func nullMillis(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+// fromMillis reverses millis and nullMillis.
+func fromMillis(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return utc(time.UnixMilli(v.Int64))
+}

@@ -1,0 +1,225 @@
+package store_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chatnode/chatnode/store"
+	"github.com/chatnode/chatnode/store/storetest"
+)
+
+// mustOpenSQLite opens a store in a new temporary data directory and closes
+// it when tb ends.
+func mustOpenSQLite(tb testing.TB) *store.SQLite {
+	tb.Helper()
+	return mustOpenSQLiteAt(tb, tb.TempDir())
+}
+
+func mustOpenSQLiteAt(tb testing.TB, dir string) *store.SQLite {
+	tb.Helper()
+	s, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		tb.Fatalf("OpenSQLite: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return mustOpenSQLite(t) })
+}
+
+func TestSQLiteReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpenSQLiteAt(t, dir)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	c := &store.Chat{ID: "c1", VisitorID: "v1", State: store.ChatQueue, QueuedAt: now, CreatedAt: now, ModifiedAt: now, NextSeq: 2}
+	m := &store.Message{ID: "m1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, Text: "hi", CreatedAt: now}
+	if err := s.Apply(t.Context(), []store.Change{{Chat: c}, {Message: m}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range 2 { // the second open finds the schema up to date
+		s = mustOpenSQLiteAt(t, dir)
+		snap, err := s.Recover(t.Context(), time.Time{})
+		if err != nil {
+			t.Fatalf("Recover: %v", err)
+		}
+		if len(snap.Chats) != 1 || snap.Chats[0].ID != "c1" || len(snap.Messages["c1"]) != 1 || snap.Messages["c1"][0].Text != "hi" {
+			t.Fatalf("after reopening: %+v", snap)
+		}
+		s.Close()
+	}
+}
+
+func TestSQLiteCreatesDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	mustOpenSQLiteAt(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, store.SQLiteFile)); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+}
+
+func TestSQLiteCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	garbage := bytes.Repeat([]byte("this is not a database "), 400)
+	if err := os.WriteFile(filepath.Join(dir, store.SQLiteFile), garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.OpenSQLite(t.Context(), dir)
+	if err == nil {
+		t.Fatal("OpenSQLite of a corrupt file succeeded")
+	}
+	for _, want := range []string{"data_dir", dir, store.SQLiteFile, "not a database"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestSQLiteDataDirIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := store.OpenSQLite(t.Context(), file)
+	if err == nil || !strings.Contains(err.Error(), "data_dir") || !strings.Contains(err.Error(), file) ||
+		!strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("OpenSQLite(regular file) = %v; want an error naming data_dir and the path", err)
+	}
+	if _, err := store.OpenSQLite(t.Context(), ""); err == nil || !strings.Contains(err.Error(), "data_dir") {
+		t.Fatalf("OpenSQLite(\"\") = %v; want an error naming data_dir", err)
+	}
+}
+
+func TestOpenUnknownKind(t *testing.T) {
+	if _, err := store.Open(t.Context(), "mysql", t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "mysql") {
+		t.Fatalf("Open(mysql) = %v", err)
+	}
+	s, err := store.Open(t.Context(), store.KindSQLite, t.TempDir(), "")
+	if err != nil {
+		t.Fatalf("Open(sqlite): %v", err)
+	}
+	s.Close()
+}
+
+// killEnv switches the test binary into TestHelperProcess's writer.
+const killEnv = "CHATNODE_STORE_KILL_DIR"
+
+// TestSQLiteSurvivesKill9 runs a child process that writes messages through
+// a Writer and prints the id of each one it was told is durable, kills it
+// with SIGKILL in mid-stream, and checks that every acknowledged message is
+// in the database.
+func TestSQLiteSurvivesKill9(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killEnv+"="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const killAfter = 2000
+	var acked []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		id, ok := strings.CutPrefix(sc.Text(), "ack ")
+		if !ok {
+			continue
+		}
+		acked = append(acked, id)
+		if len(acked) == killAfter {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatalf("kill: %v", err)
+			}
+		}
+		// Keep reading: acks already in the pipe were printed before the kill.
+	}
+	err = cmd.Wait()
+	if len(acked) < killAfter {
+		t.Fatalf("child stopped after %d acks (%v): %s", len(acked), err, stderr.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed by SIGKILL: %v; stderr: %s", err, stderr.String())
+	}
+
+	s := mustOpenSQLiteAt(t, dir)
+	stored := map[string]bool{}
+	for g := range killWriters {
+		ms, err := s.Messages(t.Context(), fmt.Sprint("k", g), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range ms {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("chat k%d: message %d has seq %d: a hole", g, i, m.Seq)
+			}
+			stored[m.ID] = true
+		}
+	}
+	for _, id := range acked {
+		if !stored[id] {
+			t.Fatalf("acknowledged message %s is lost (%d acked, %d stored)", id, len(acked), len(stored))
+		}
+	}
+	t.Logf("%d messages acknowledged before and during the kill, %d stored", len(acked), len(stored))
+}
+
+const killWriters = 8
+
+// TestHelperProcess is the child of TestSQLiteSurvivesKill9; it does nothing
+// in a normal test run.
+func TestHelperProcess(t *testing.T) {
+	dir := os.Getenv(killEnv)
+	if dir == "" {
+		return
+	}
+	s, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	w := store.NewWriter(s, store.WriterOptions{})
+	var wg sync.WaitGroup
+	for g := range killWriters {
+		wg.Go(func() {
+			chatID := fmt.Sprint("k", g)
+			inflight := make(chan struct{}, 32)
+			for seq := int64(1); ; seq++ {
+				inflight <- struct{}{}
+				m := &store.Message{ID: fmt.Sprintf("%s-%d", chatID, seq), ChatID: chatID, Seq: seq,
+					Kind: store.MessageVisitor, Text: "x", CreatedAt: time.Now()}
+				w.Submit([]store.Change{{Message: m}}, func(err error) {
+					if err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						os.Exit(2)
+					}
+					// Callbacks run one at a time on the Writer's goroutine;
+					// os.Stdout is unbuffered: the line is out before the
+					// next message is acknowledged.
+					os.Stdout.WriteString("ack " + m.ID + "\n")
+					<-inflight
+				})
+			}
+		})
+	}
+	wg.Wait() // never returns: the parent kills this process
+}

@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Chat states.
+const (
+	ChatQueue            = "queue"
+	ChatChatting         = "chatting"
+	ChatClosed           = "closed"
+	ChatClosedByVisitor  = "closed_by_visitor"
+	ChatClosedByOperator = "closed_by_operator"
+)
+
+// Message kinds.
+const (
+	MessageVisitor  = "visitor"
+	MessageOperator = "operator"
+	MessageInfo     = "info"
+)
+
+// Operator statuses.
+const (
+	OperatorOnline    = "online"
+	OperatorInvisible = "invisible"
+	OperatorOffline   = "offline"
+)
+
+// Read marker sides.
+const (
+	SideVisitor  = "visitor"
+	SideOperator = "operator"
+)
+
+// Errors returned by stores and the Writer. They are wrapped with context;
+// test for them with errors.Is.
+var (
+	// ErrNotFound means the looked-up record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrInvalid means a change cannot be written as given (no record set,
+	// two records set, an empty key).
+	ErrInvalid = errors.New("store: invalid change")
+	// ErrConflict means a new message claims a seq that another message of
+	// the same chat already holds. Nothing of the batch was written.
+	ErrConflict = errors.New("store: seq conflict")
+	// ErrClosed means the Store or Writer was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Visitor is a visit session: a browser or app that opened the widget.
+type Visitor struct {
+	ID        string // visit session id
+	PageID    string
+	AuthToken string
+	DeviceID  string
+	Fields    []byte // visitor JSON as given by the client, may be nil
+	CreatedAt time.Time
+	SeenAt    time.Time
+}
+
+// Chat is one conversation of a visitor, in any state.
+type Chat struct {
+	ID              string
+	VisitorID       string
+	ClientSideID    string
+	DepartmentKey   string
+	State           string // ChatQueue, ChatChatting or one of the closed states
+	OperatorID      string
+	QueuedAt        time.Time // zero if never queued; the oldest-first key of the queue
+	CreatedAt       time.Time
+	ModifiedAt      time.Time
+	ClosedAt        time.Time // zero while the chat is open
+	Rate            *int      // the visitor's rating, -2..2; nil if not rated
+	RatedOperatorID string
+	NextSeq         int64 // the seq the chat's next message will get
+}
+
+// Message is one message of a chat.
+type Message struct {
+	ID           string
+	ChatID       string
+	Seq          int64  // order within the chat, from 1
+	Kind         string // MessageVisitor, MessageOperator or MessageInfo
+	AuthorID     string
+	AuthorName   string
+	Text         string
+	ClientSideID string // the client's id for retries; "" for server-made messages
+	CreatedAt    time.Time
+}
+
+// OperatorState is the persisted part of an operator's state.
+type OperatorState struct {
+	OperatorID     string
+	Status         string    // OperatorOnline, OperatorInvisible or OperatorOffline
+	LastAssignedAt time.Time // zero if never assigned
+	UpdatedAt      time.Time
+}
+
+// Read is a read marker: one side of a chat has read up to a seq.
+type Read struct {
+	ChatID  string
+	Side    string // SideVisitor or SideOperator
+	UpToSeq int64
+}
+
+// Change is one unit of a write batch; exactly one field is set.
+type Change struct {
+	Visitor  *Visitor
+	Chat     *Chat
+	Message  *Message
+	Operator *OperatorState
+	Read     *Read
+}
+
+// Snapshot is what a starting node loads from the store.
+type Snapshot struct {
+	Chats     []Chat               // open chats, oldest first by CreatedAt
+	Messages  map[string][]Message // messages of open chats by chat id, in seq order; no entry for a chat without messages
+	Visitors  []Visitor            // visitors of open chats and recently seen ones
+	Operators []OperatorState      // all operator states
+	Reads     []Read               // read markers of open chats
+}
+
+// Store is the durable store. All times it returns are UTC with millisecond
+// precision; times given to it are truncated to milliseconds.
+//
+// Page methods take a limit; a limit of zero or less means no limit.
+type Store interface {
+	// Apply writes the changes in one transaction and returns once they are
+	// durable. Visitors, chats, operator states and read markers are upserted
+	// by key (a later write replaces the whole record). A message is
+	// inserted once: a message whose ID, or whose (ChatID, ClientSideID) when
+	// ClientSideID is not empty, is already stored is silently skipped, and
+	// a stored message is never changed. A new message whose seq is taken in
+	// its chat fails the batch with ErrConflict.
+	Apply(ctx context.Context, changes []Change) error
+	// Recover returns what a starting node needs: every open chat with all
+	// its messages, the visitors of those chats plus the visitors seen at or
+	// after visitorsSince (all visitors if it is zero), all operator states,
+	// and the read markers of open chats. It reads one consistent snapshot.
+	Recover(ctx context.Context, visitorsSince time.Time) (*Snapshot, error)
+	// Visitor returns a visitor by ID, or ErrNotFound.
+	Visitor(ctx context.Context, id string) (*Visitor, error)
+	// Chat returns a chat in any state by ID, or ErrNotFound.
+	Chat(ctx context.Context, id string) (*Chat, error)
+	// Messages pages a chat's messages: seq > afterSeq, ascending, at most
+	// limit.
+	Messages(ctx context.Context, chatID string, afterSeq int64, limit int) ([]Message, error)
+	// VisitorHistory pages a visitor's messages across all its chats, newest
+	// first by (CreatedAt, ID), strictly before the cursor (before,
+	// beforeID); a zero before starts from the newest, an empty beforeID
+	// means strictly before the time. The next page's cursor is the last
+	// message's (CreatedAt, ID).
+	VisitorHistory(ctx context.Context, visitorID string, before time.Time, beforeID string, limit int) ([]Message, error)
+	// OperatorChats pages the chats (any state) whose OperatorID is
+	// operatorID, newest first by (ModifiedAt, ID), strictly before the
+	// cursor (before, beforeID); a zero before starts from the newest.
+	OperatorChats(ctx context.Context, operatorID string, before time.Time, beforeID string, limit int) ([]Chat, error)
+	// PurgeClosed deletes the chats closed before the given time together
+	// with their messages and read markers, and returns how many chats it
+	// deleted. Visitors are kept.
+	PurgeClosed(ctx context.Context, before time.Time) (int, error)
+	// Ping checks that the store is usable.
+	Ping(ctx context.Context) error
+	// Close releases the store. Calling it again does nothing.
+	Close() error
+}
+
+// Store kinds accepted by Open.
+const (
+	KindSQLite   = "sqlite"
+	KindPostgres = "postgres"
+)
+
+// Open opens the store of the given kind: KindSQLite under dataDir, or
+// KindPostgres at dsn.
+func Open(ctx context.Context, kind, dataDir, dsn string) (Store, error) {
+	switch kind {
+	case KindSQLite:
+		return OpenSQLite(ctx, dataDir)
+	case KindPostgres:
+		return OpenPostgres(ctx, dsn)
+	default:
+		return nil, fmt.Errorf("store: unknown kind %q (want %q or %q)", kind, KindSQLite, KindPostgres)
+	}
+}
+
+// validate checks the shape of a batch before anything is written.
+func validate(changes []Change) error {
+	for i := range changes {
+		if problem := checkChange(&changes[i]); problem != "" {
+			return fmt.Errorf("%w: change %d: %s", ErrInvalid, i, problem)
+		}
+	}
+	return nil
+}
+
+// checkChange says what is wrong with a change, or "".
+func checkChange(c *Change) string {
+	n, problem := 0, ""
+	if v := c.Visitor; v != nil {
+		n++
+		if v.ID == "" {
+			problem = "visitor without an ID"
+		}
+	}
+	if ch := c.Chat; ch != nil {
+		n++
+		if ch.ID == "" {
+			problem = "chat without an ID"
+		}
+	}
+	if m := c.Message; m != nil {
+		n++
+		switch {
+		case m.ID == "" || m.ChatID == "":
+			problem = "message without an ID or chat ID"
+		case m.Seq < 1:
+			problem = fmt.Sprintf("message %q has seq %d, want 1 or more", m.ID, m.Seq)
+		}
+	}
+	if o := c.Operator; o != nil {
+		n++
+		if o.OperatorID == "" {
+			problem = "operator state without an operator ID"
+		}
+	}
+	if r := c.Read; r != nil {
+		n++
+		if r.ChatID == "" || r.Side == "" {
+			problem = "read marker without a chat ID or side"
+		}
+	}
+	if n != 1 {
+		return fmt.Sprintf("%d records set, want exactly 1", n)
+	}
+	return problem
+}
+
+// utc normalises a time read from or written to a store: UTC, millisecond
+// precision, and the zero instant as the zero Time.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Millisecond)
+}
