@@ -109,6 +109,11 @@ func (b *board) setOperator(id, status string, depts []string, max int, lastAssi
 	op, ok := b.ops[id]
 	if !ok {
 		op = &opSlot{id: id, depts: make(map[string]bool)}
+		for _, holder := range b.held { // chats held before the operator was known
+			if holder == id {
+				op.load++
+			}
+		}
 		b.ops[id] = op
 		b.all = append(b.all, op)
 	}

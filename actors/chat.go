@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -29,6 +30,9 @@ type chatActor struct {
 	w        writes
 	lastSeen time.Time
 	timer    *time.Timer
+	// restarted marks an incarnation made by the supervisor after a panic;
+	// it reloads the chat from the store before anything else.
+	restarted bool
 }
 
 // pendingMessage is a message by client-side id, with the requests waiting
@@ -52,6 +56,9 @@ func (a *chatActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.self = ctx.Self()
 		a.lastSeen = a.h.now()
+		if a.restarted {
+			a.reload(ctx)
+		}
 	case *actor.Stopped:
 		if a.timer != nil {
 			a.timer.Stop()
@@ -90,8 +97,38 @@ func (a *chatActor) Receive(ctx actor.Context) {
 	}
 }
 
+// reload restores the chat from the store after a restart. Writes that
+// were in flight when the actor failed are lost to it; their requests time
+// out and clients retry (resends are idempotent by client-side id).
+func (a *chatActor) reload(ctx actor.Context) {
+	if a.h.store == nil {
+		return
+	}
+	c, cancel := context.WithTimeout(context.Background(), a.h.opts.RequestTimeout)
+	defer cancel()
+	sc, err := a.h.store.Chat(c, a.id)
+	if err != nil {
+		ctx.Logger().Error("reloading chat failed", "chat", a.id, "err", err)
+		return
+	}
+	msgs, err := a.h.store.Messages(c, a.id, 0, 0)
+	if err != nil {
+		ctx.Logger().Error("reloading chat messages failed", "chat", a.id, "err", err)
+		return
+	}
+	a.restore(chatFromStore(sc, msgs, nil))
+	a.sendSnapshot(ctx, chatnode.SideVisitor, a.c.VisitorId)
+	if a.c.OperatorId != "" {
+		a.sendSnapshot(ctx, chatnode.SideOperator, a.c.OperatorId)
+	}
+	ctx.Logger().Warn("chat restarted and reloaded", "chat", a.id, "messages", len(msgs))
+}
+
 func (a *chatActor) restore(c *messages.Chat) {
 	a.c = c
+	// A restored chat continues its event versions from the clock, above
+	// anything an earlier incarnation sent, so replicas accept its events.
+	c.Version = uint64(a.h.now().UnixMicro())
 	for _, m := range c.Messages {
 		if m.Seq > a.seq {
 			a.seq = m.Seq

@@ -41,6 +41,10 @@ type Options struct {
 	TokenTTL              time.Duration // operator token lifetime; default 24h
 	NodeID                int           // 0..15, distinguishes chat ids made by cluster nodes
 	Now                   func() time.Time
+	// PropsOptions adds options (middleware, mailboxes) to the props of
+	// every actor of a kind: "visitor", "chat", "operator", "assigner",
+	// and "directory" for the three directories.
+	PropsOptions func(kind string) []actor.PropsOption
 }
 
 func (o *Options) defaults() {
@@ -80,6 +84,14 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PropsOptions == nil {
+		o.PropsOptions = func(string) []actor.PropsOption { return nil }
+	}
+}
+
+// props builds the props of an actor of kind.
+func (h *Hub) props(kind string, producer actor.Producer, extra ...actor.PropsOption) *actor.Props {
+	return actor.PropsFromProducer(producer, append(extra, h.opts.PropsOptions(kind)...)...)
 }
 
 // Hub runs the chat domain on one actor system: the visitors, chats and
@@ -98,6 +110,7 @@ type Hub struct {
 
 	lastChatID atomic.Int64
 	stopOnce   sync.Once
+	recovered  []*messages.Chat // open chats read at Start, until spawned
 }
 
 // New builds a Hub; Start brings it up.
@@ -129,56 +142,73 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	root := h.system.Root
 	strategy := actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider)
-	spawn := func(name string, p func() actor.Actor) *actor.PID {
-		pid, err := root.SpawnNamed(actor.PropsFromProducer(p, actor.WithSupervisor(strategy)), name)
+	spawn := func(name, kind string, p func() actor.Actor) *actor.PID {
+		pid, err := root.SpawnNamed(h.props(kind, p, actor.WithSupervisor(strategy)), name)
 		if err != nil {
 			panic(fmt.Sprintf("spawn %s: %v", name, err)) // names are ours and unique
 		}
 		return pid
 	}
-	h.assigner = spawn(kindAssigner, func() actor.Actor { return newAssignerActor(h) })
-	h.visitors = spawn("visitors", func() actor.Actor {
-		return newDirectory(kindVisitor, func(id string) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return newVisitorActor(h, id) })
-		})
-	})
-	h.chats = spawn("chats", func() actor.Actor { return newChatsDirectory(h) })
 	states := map[string]*store.OperatorState{}
+	var initial []any // what the assigner learns before anything else
 	if snap != nil {
 		for i := range snap.Operators {
 			states[snap.Operators[i].OperatorID] = &snap.Operators[i]
 		}
+		initial = h.recoverChats(snap)
 	}
-	h.operators = spawn("operators", func() actor.Actor {
-		return newDirectory(kindOperator, func(id string) *actor.Props {
-			return actor.PropsFromProducer(func() actor.Actor { return newOperatorActor(h, h.accounts.operator(id), states[id]) })
+	// Every directory exists before any actor runs, so actors can address
+	// each other from their first message.
+	h.visitors = spawn("visitors", "directory", func() actor.Actor {
+		return newDirectory(kindVisitor, func(id string) *actor.Props {
+			return h.props(kindVisitor, func() actor.Actor { return newVisitorActor(h, id) })
 		})
 	})
+	h.chats = spawn("chats", "directory", func() actor.Actor { return newChatsDirectory(h) })
+	h.operators = spawn("operators", "directory", func() actor.Actor {
+		return newDirectory(kindOperator, func(id string) *actor.Props {
+			return h.props(kindOperator, func() actor.Actor { return newOperatorActor(h, h.accounts.operator(id), states[id]) })
+		})
+	})
+	// The assigner learns held and waiting chats before operators report
+	// in, or it would hand out chats an operator already has.
+	h.assigner = spawn(kindAssigner, kindAssigner, func() actor.Actor { return newAssignerActor(h) })
+	for _, m := range initial {
+		root.Send(h.assigner, m)
+	}
+	for _, c := range h.recovered {
+		root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+	}
 	for _, op := range h.opts.Accounts.Operators {
 		root.Send(h.operators, &route{id: op.ID, msg: &wake{}, spawn: true})
 	}
-	if snap != nil {
-		h.recover(snap)
+	for _, c := range h.recovered {
+		if c.State == chatnode.ChatChatting {
+			root.Send(h.chats, &route{id: c.Id, msg: &attachReplica{side: chatnode.SideOperator, id: c.OperatorId}})
+		}
 	}
+	h.recovered = nil
 	return nil
 }
 
-// recover re-creates open chats and tells the assigner what waits and what
-// is held.
-func (h *Hub) recover(snap *store.Snapshot) {
-	root := h.system.Root
+// recoverChats rebuilds open chats from the snapshot into h.recovered and
+// returns what the assigner must learn first: held chats, then waiting ones.
+func (h *Hub) recoverChats(snap *store.Snapshot) []any {
+	names := make(map[string]string, len(snap.Visitors))
+	for _, v := range snap.Visitors {
+		names[v.ID] = visitorName(v.Fields)
+	}
+	var holds, queued []any
 	for i := range snap.Chats {
 		sc := &snap.Chats[i]
 		c := chatFromStore(sc, snap.Messages[sc.ID], snap.Reads)
-		for _, v := range snap.Visitors {
-			if v.ID == c.VisitorId {
-				c.VisitorName = visitorName(v.Fields)
-			}
+		if n, ok := names[c.VisitorId]; ok {
+			c.VisitorName = n
 		}
 		if n := numericID(c.Id); n > h.lastChatID.Load() {
 			h.lastChatID.Store(n)
 		}
-		root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+		h.recovered = append(h.recovered, c)
 		switch c.State {
 		case chatnode.ChatQueue:
 			var first string
@@ -188,12 +218,12 @@ func (h *Hub) recover(snap *store.Snapshot) {
 					break
 				}
 			}
-			root.Send(h.assigner, &messages.ChatQueued{ChatId: c.Id, DepartmentKey: c.DepartmentKey, QueuedMicros: c.QueuedMicros, VisitorName: c.VisitorName, FirstText: first})
+			queued = append(queued, &messages.ChatQueued{ChatId: c.Id, DepartmentKey: c.DepartmentKey, QueuedMicros: c.QueuedMicros, VisitorName: c.VisitorName, FirstText: first})
 		case chatnode.ChatChatting:
-			root.Send(h.assigner, &messages.ChatHeld{ChatId: c.Id, OperatorId: c.OperatorId})
-			root.Send(h.chats, &route{id: c.Id, msg: &attachReplica{side: chatnode.SideOperator, id: c.OperatorId}})
+			holds = append(holds, &messages.ChatHeld{ChatId: c.Id, OperatorId: c.OperatorId})
 		}
 	}
+	return append(holds, queued...)
 }
 
 // Stop ends every actor: held long polls are answered empty.

@@ -157,7 +157,15 @@ func parseCursor(s string) (time.Time, string, error) {
 // open chat, so that a visitor actor restored from the store finds it.
 func newChatsDirectory(h *Hub) actor.Actor {
 	d := newDirectory(kindChat, func(id string) *actor.Props {
-		return actor.PropsFromProducer(func() actor.Actor { return newChatActor(h, id) })
+		incarnation := 0
+		return h.props(kindChat, func() actor.Actor {
+			// The producer runs again when the supervisor restarts the
+			// actor after a panic: that incarnation reloads the chat.
+			incarnation++
+			c := newChatActor(h, id)
+			c.restarted = incarnation > 1
+			return c
+		})
 	})
 	open := map[string]string{} // visitor id → open chat id
 	d.hook = func(ctx actor.Context, msg any) bool {

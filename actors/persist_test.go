@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/internal/testutil"
+	"github.com/chatnode/chatnode/store"
+)
+
+// openStore opens an SQLite store in dir with its writer; Cleanup closes them.
+func openStore(t *testing.T, dir string) (store.Store, *store.Writer) {
+	t.Helper()
+	st, err := store.OpenSQLite(bg, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.NewWriter(st, store.WriterOptions{})
+	t.Cleanup(func() { w.Close(); st.Close() })
+	return st, w
+}
+
+// TestRestartRestoresState stops a hub and starts a new one on the same
+// data: open chats, their messages, the queue, assignments, operator
+// statuses and visitor sessions come back.
+func TestRestartRestoresState(t *testing.T) {
+	dir := t.TempDir()
+	accounts := config.DefaultAccounts()
+	accounts.Operators[0].MaxChats = 1 // alice: one chat, so the second waits
+	accounts.Operators = accounts.Operators[:1]
+
+	st, w := openStore(t, dir)
+	h := New(Options{Store: st, Writer: w, Accounts: accounts, AssignTick: 20 * time.Millisecond})
+	if err := h.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	alice := newOperator(t, h, "alice", chatnode.StatusOnline)
+	v1, v2 := newVisitor(t, h), newVisitor(t, h)
+	if err := v1.do(VisitorRequest{Action: ActStart, FirstQuestion: "first chat"}); err != nil {
+		t.Fatal(err)
+	}
+	chat1 := chatIDOf(t, alice.waitItem(objChat, "first chat"))
+	for i := 0; i < 20; i++ {
+		if err := v1.do(VisitorRequest{Action: ActMessage, Message: fmt.Sprintf("m%02d", i), ClientSideID: fmt.Sprintf("c%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v2.do(VisitorRequest{Action: ActStart, FirstQuestion: "waiting chat"}); err != nil {
+		t.Fatal(err)
+	}
+	v2.waitItem(objQueuePosition, "1")
+	h.Stop()
+	w.Close()
+	st.Close()
+
+	st2, w2 := openStore(t, dir)
+	h2 := New(Options{Store: st2, Writer: w2, Accounts: accounts, AssignTick: 20 * time.Millisecond})
+	if err := h2.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Stop()
+
+	// The visitor's session and open chat survive, with every message in order.
+	u, err := h2.VisitorDelta(bg, v1.auth, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		u, err = h2.VisitorDelta(bg, v1.auth, 0, 0)
+		if err != nil {
+			return err
+		}
+		var f struct {
+			Chat *struct {
+				ID       int64
+				State    string
+				Messages []struct{ Text string }
+			}
+		}
+		if err := json.Unmarshal(u.Full, &f); err != nil {
+			return err
+		}
+		if f.Chat == nil || fmt.Sprint(f.Chat.ID) != chat1 || f.Chat.State != chatnode.ChatChatting {
+			return fmt.Errorf("chat not restored: %s", u.Full)
+		}
+		var texts []string
+		for _, m := range f.Chat.Messages {
+			texts = append(texts, m.Text)
+		}
+		want := []string{"first chat", "Alice joined the chat"}
+		for i := 0; i < 20; i++ {
+			want = append(want, fmt.Sprintf("m%02d", i))
+		}
+		if fmt.Sprint(texts) != fmt.Sprint(want) {
+			return fmt.Errorf("messages %v, want %v", texts, want)
+		}
+		return nil
+	})
+	// The operator is still online, holds chat 1 and sees chat 2 waiting;
+	// closing chat 1 hands chat 2 to her, which proves load was restored.
+	a2 := newOperator(t, h2, "alice", "")
+	if !contains(string(a2.full), `"status":"online"`) || !contains(string(a2.full), "first chat") {
+		t.Fatalf("operator state not restored: %s", a2.full)
+	}
+	if contains(string(a2.full), `"chats":[{"id"`) && contains(string(a2.full), "waiting chat") && !contains(string(a2.full), `"queue":[{`) {
+		t.Fatalf("waiting chat should be queued, not assigned: %s", a2.full)
+	}
+	if err := a2.do(OperatorRequest{Action: ActClose, ChatID: chat1}); err != nil {
+		t.Fatal(err)
+	}
+	a2.waitItem(objChat, "waiting chat")
+}
+
+// panicOn is a message that makes the test middleware panic inside the
+// receiving actor.
+type panicOn struct{}
+
+// TestSupervisionRestartsOneChat panics inside one chat actor: it restarts
+// and reloads its chat from the store, and a sibling chat is untouched.
+func TestSupervisionRestartsOneChat(t *testing.T) {
+	st, w := openStore(t, t.TempDir())
+	crash := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(*panicOn); ok {
+				panic("injected failure")
+			}
+			next(c, env)
+		}
+	}
+	h := newTestHub(t, func(o *Options) {
+		o.Store, o.Writer = st, w
+		o.PropsOptions = func(kind string) []actor.PropsOption {
+			if kind == kindChat {
+				return []actor.PropsOption{actor.WithReceiverMiddleware(crash)}
+			}
+			return nil
+		}
+	})
+	v1, v2 := newVisitor(t, h), newVisitor(t, h)
+	for _, v := range []*testVisitor{v1, v2} {
+		if err := v.do(VisitorRequest{Action: ActMessage, Message: "before", ClientSideID: "b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat1 := chatIDOf(t, v1.waitItem(objChat, "before"))
+	h.system.Root.Send(h.chats, &route{id: chat1, msg: &panicOn{}})
+	// The restarted chat knows its message: a resend is still idempotent,
+	// and new messages continue the order.
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		return v1.do(VisitorRequest{Action: ActMessage, Message: "before", ClientSideID: "b"})
+	})
+	if err := v1.do(VisitorRequest{Action: ActMessage, Message: "after", ClientSideID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	m := v1.waitItem(objMessage, "after")
+	if m.ID != chat1+"-2" {
+		t.Fatalf("message after restart got id %s, want %s-2", m.ID, chat1)
+	}
+	if n := v1.count(objMessage, `"before"`); n != 0 {
+		t.Fatalf("resend after restart produced a new message")
+	}
+	if err := v2.do(VisitorRequest{Action: ActMessage, Message: "sibling fine", ClientSideID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	v2.waitItem(objMessage, "sibling fine")
+}
