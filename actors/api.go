@@ -93,8 +93,10 @@ type LoginResult struct {
 	Operator json.RawMessage // {"id","login","name","departments","maxChats"}
 }
 
-// HistoryPage is a page of a visitor's or operator's past messages, newest
-// first, and the cursor for the next older page ("" when there is none).
+// HistoryPage is a page of past messages and the cursor for the next page
+// ("" when there is none). A visitor's history runs newest first, its
+// cursor pointing at older messages; an operator's chat history runs oldest
+// first, its cursor pointing at newer ones.
 type HistoryPage struct {
 	Messages []json.RawMessage
 	Next     string

@@ -135,7 +135,8 @@ func (h *Hub) verifyToken(token string) (string, error) {
 	return string(id), nil
 }
 
-// History cursors are "<unix micros>:<message id>".
+// History cursors are "<unix micros>:<message id>", or bare microseconds
+// (Webim's before-ts): everything older than that time.
 
 func formatCursor(t time.Time, id string) string {
 	return strconv.FormatInt(t.UnixMicro(), 10) + ":" + id
@@ -145,9 +146,9 @@ func parseCursor(s string) (time.Time, string, error) {
 	if s == "" {
 		return time.Time{}, "", nil
 	}
-	ts, id, ok := strings.Cut(s, ":")
+	ts, id, _ := strings.Cut(s, ":")
 	us, err := strconv.ParseInt(ts, 10, 64)
-	if !ok || err != nil || us <= 0 {
+	if err != nil || us <= 0 {
 		return time.Time{}, "", chatnode.Errorf(chatnode.EWrongArgument, "before is not a history cursor")
 	}
 	return time.UnixMicro(us).UTC(), id, nil

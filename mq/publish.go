@@ -38,14 +38,45 @@ type outMsg struct {
 // Errors: ctx's error (wrapped) when ctx ends first, ErrNacked when the broker
 // refuses the message, ErrClosed after Close.
 func (l *Link) Publish(ctx context.Context, routingKey, eventID string, headers map[string]string, body []byte) error {
-	if err := checkPublish(routingKey, eventID, headers, body); err != nil {
+	m, err := l.send(ctx, routingKey, eventID, headers, body)
+	if err != nil {
 		return err
 	}
+	return l.await(ctx, m)
+}
+
+// Pending is a message sent by PublishAsync, waiting for its confirmation.
+type Pending struct {
+	l *Link
+	m *outMsg
+}
+
+// Wait returns once the broker has confirmed the message (nil), refused it,
+// or ctx or the link ended first.
+func (p Pending) Wait(ctx context.Context) error { return p.l.await(ctx, p.m) }
+
+// PublishAsync sends like Publish but returns as soon as the message is
+// written to the link, without waiting for its confirmation. Messages sent
+// by successive PublishAsync calls from one goroutine reach the broker, and
+// every consumer, in that order; after a reconnection unconfirmed ones are
+// sent again in the same order. It waits, within ctx, only while the link
+// is down.
+func (l *Link) PublishAsync(ctx context.Context, routingKey, eventID string, headers map[string]string, body []byte) (Pending, error) {
+	m, err := l.send(ctx, routingKey, eventID, headers, body)
+	return Pending{l: l, m: m}, err
+}
+
+// send writes m on the current session, waiting for one while the link is
+// down.
+func (l *Link) send(ctx context.Context, routingKey, eventID string, headers map[string]string, body []byte) (*outMsg, error) {
+	if err := checkPublish(routingKey, eventID, headers, body); err != nil {
+		return nil, err
+	}
 	if l.ctx.Err() != nil {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mq: publish %s: %w", eventID, err)
+		return nil, fmt.Errorf("mq: publish %s: %w", eventID, err)
 	}
 	m := &outMsg{
 		key:   routingKey,
@@ -63,7 +94,7 @@ func (l *Link) Publish(ctx context.Context, routingKey, eventID string, headers 
 		if s := l.pub; s != nil {
 			l.sendLocked(s, m)
 			l.pubMu.Unlock()
-			break
+			return m, nil
 		}
 		l.mu.Lock()
 		changed := l.changed
@@ -72,11 +103,16 @@ func (l *Link) Publish(ctx context.Context, routingKey, eventID string, headers 
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("mq: publish %s: waiting for the link to %s: %w", eventID, l.where, ctx.Err())
+			return nil, fmt.Errorf("mq: publish %s: waiting for the link to %s: %w", eventID, l.where, ctx.Err())
 		case <-l.ctx.Done():
-			return ErrClosed
+			return nil, ErrClosed
 		}
 	}
+}
+
+// await waits for m's confirmation.
+func (l *Link) await(ctx context.Context, m *outMsg) error {
+	eventID := m.msg.MessageId
 	select {
 	case err := <-m.done:
 		if err != nil {

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"github.com/valyala/fasthttp"
+)
+
+// operatorLogin serves /l/o/login. The password is read from the body only.
+func (s *Server) operatorLogin(ctx *fasthttp.RequestCtx) {
+	if !s.allow(ctx, s.clientIP(ctx)) {
+		return
+	}
+	login, password, err := decodeLogin(bodyParams(ctx))
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	c, cancel := s.callContext(callTimeout)
+	defer cancel()
+	r, err := s.backend.OperatorLogin(c, login, password)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	buf := getBuf()
+	*buf = appendLogin(*buf, r)
+	writeJSON(ctx, fasthttp.StatusOK, *buf)
+	putBuf(buf)
+}
+
+// operatorSetStatus serves /l/o/set-status.
+func (s *Server) operatorSetStatus(ctx *fasthttp.RequestCtx) {
+	get := formParams(ctx)
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if !s.allow(ctx, operatorKey(tok)) {
+		return
+	}
+	tok, status, err := decodeSetStatus(get)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	c, cancel := s.callContext(callTimeout)
+	defer cancel()
+	if err := s.backend.OperatorSetStatus(c, tok, status); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+}
+
+// operatorAction serves /l/o/action.
+func (s *Server) operatorAction(ctx *fasthttp.RequestCtx) {
+	get := formParams(ctx)
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if !s.allow(ctx, operatorKey(tok)) {
+		return
+	}
+	req, err := decodeOperatorAction(get)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	c, cancel := s.callContext(callTimeout)
+	defer cancel()
+	if err := s.backend.OperatorAction(c, req); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+}
+
+// operatorDelta serves the operator's long poll /l/o/delta.
+func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
+	get := formParams(ctx)
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if !s.allow(ctx, operatorKey(tok)) {
+		return
+	}
+	since, err := decodeSince(get)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	s.longPolls.Add(1)
+	defer s.longPolls.Add(-1)
+	c, cancel := s.callContext(s.opts.LongPollTimeout + callTimeout)
+	defer cancel()
+	u, err := s.backend.OperatorDelta(c, tok, since, s.opts.LongPollTimeout)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			writeUpdate(ctx, nil)
+			return
+		}
+		s.writeError(ctx, err)
+		return
+	}
+	writeUpdate(ctx, u)
+}
+
+// operatorHistory serves /l/o/history.
+func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
+	get := formParams(ctx)
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if !s.allow(ctx, operatorKey(tok)) {
+		return
+	}
+	tok, chatID, q, err := decodeOperatorHistory(get)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	c, cancel := s.callContext(callTimeout)
+	defer cancel()
+	page, err := s.backend.OperatorHistory(c, tok, chatID, q.Before, q.Limit)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	buf := getBuf()
+	*buf = appendHistory(*buf, page)
+	writeJSON(ctx, fasthttp.StatusOK, *buf)
+	putBuf(buf)
+}
+
+// operatorSocket serves /ws/o/delta: the operator's updates pushed over a
+// WebSocket, each frame shaped like a delta answer.
+func (s *Server) operatorSocket(ctx *fasthttp.RequestCtx) {
+	get := formParams(ctx)
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	if !s.allow(ctx, operatorKey(tok)) {
+		return
+	}
+	since, err := decodeSince(get)
+	if err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	s.serveSocket(ctx, sideOperator, func(c *wsConn) (func(), error) {
+		call, cancel := s.callContext(callTimeout)
+		defer cancel()
+		return s.backend.OperatorSubscribe(call, tok, since, c)
+	})
+}
