@@ -103,7 +103,9 @@ func (a *assignerActor) operator(ctx actor.Context, msg *messages.OperatorUpdate
 				entries = append(entries, q.entry)
 			}
 		}
-		ctx.Send(a.h.operators, &route{id: op.id, msg: &queueSnapshot{entries: entries}})
+		snap := &queueSnapshot{entries: entries}
+		ctx.Send(a.h.operators, &route{id: op.id, msg: snap})
+		a.h.shareTo(ctx, targetOperators, op.id, snap)
 	}
 	a.h.presence.update(a.b)
 	a.settle(ctx)
@@ -138,7 +140,9 @@ func (a *assignerActor) tellQueue(ctx actor.Context, added bool, e *queueEntry) 
 	pe := &messages.QueueEntry{ChatId: e.ChatID, DepartmentKey: e.DepartmentKey, QueuedMicros: int64(e.QueuedTs * 1e6), VisitorName: e.VisitorName, FirstText: e.FirstText}
 	for _, op := range a.b.all {
 		if op.sees(e.DepartmentKey) {
-			ctx.Send(a.h.operators, &route{id: op.id, msg: &messages.QueueChange{OperatorId: op.id, Added: added, Entry: pe}})
+			qc := &messages.QueueChange{OperatorId: op.id, Added: added, Entry: pe}
+			ctx.Send(a.h.operators, &route{id: op.id, msg: qc})
+			a.h.shareTo(ctx, targetOperators, op.id, qc)
 		}
 	}
 }

@@ -22,6 +22,7 @@ func (a *chatActor) emit(ctx actor.Context, ev *messages.ChatEvent, toVisitor, t
 	if toOperator && a.c.OperatorId != "" {
 		ctx.Send(a.h.operators, &route{id: a.c.OperatorId, msg: ev})
 	}
+	a.h.share(ctx, ev)
 }
 
 // sendSnapshot gives one replica the whole chat. The copy is deep: the
@@ -35,6 +36,7 @@ func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
 	} else {
 		ctx.Send(a.h.operators, &route{id: id, msg: ev})
 	}
+	a.h.share(ctx, ev)
 }
 
 // stateEvent tells both sides that state and operator changed; prev is the
@@ -46,9 +48,10 @@ func (a *chatActor) stateEvent(ctx actor.Context, prev, reason string) {
 	}}}, true, true)
 	if prev != "" && prev != a.c.OperatorId {
 		a.c.Version++
-		ctx.Send(a.h.operators, &route{id: prev, msg: &messages.ChatEvent{ChatId: a.id, Version: a.c.Version,
-			VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
-			Change: &messages.ChatEvent_Released{Released: &messages.Released{OperatorId: prev, Reason: reason}}}})
+		ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
+			Change: &messages.ChatEvent_Released{Released: &messages.Released{OperatorId: prev, Reason: reason}}}
+		ctx.Send(a.h.operators, &route{id: prev, msg: ev})
+		a.h.share(ctx, ev)
 	}
 }
 

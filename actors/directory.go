@@ -21,6 +21,10 @@ type directory struct {
 	names    map[string]string // child process id → entity id
 	spawned  uint64
 	props    func(id string) *actor.Props
+	// owner, when set, names the node that owns an id ("" for this node);
+	// messages for ids owned elsewhere go to the bridge.
+	owner  func(id string) string
+	bridge func() *actor.PID
 	// hook handles directory-level messages of a kind (the chats directory's
 	// visitor index); it reports whether it took the message.
 	hook func(ctx actor.Context, msg any) bool
@@ -34,6 +38,12 @@ func newDirectory(kind string, props func(id string) *actor.Props) *directory {
 func (d *directory) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *route:
+		if d.owner != nil {
+			if node := d.owner(msg.id); node != "" {
+				ctx.RequestWithCustomSender(d.bridge(), &remote{node: node, target: d.kind + "s", id: msg.id, msg: msg.msg}, ctx.Sender())
+				return
+			}
+		}
 		pid, ok := d.children[msg.id]
 		if !ok {
 			if !msg.spawn {

@@ -41,6 +41,8 @@ type Options struct {
 	TokenTTL              time.Duration // operator token lifetime; default 24h
 	NodeID                int           // 0..15, distinguishes chat ids made by cluster nodes
 	Now                   func() time.Time
+	// Cluster, when set, makes the node one of a cluster; nil is standalone.
+	Cluster *ClusterOptions
 	// PropsOptions adds options (middleware, mailboxes) to the props of
 	// every actor of a kind: "visitor", "chat", "operator", "assigner",
 	// and "directory" for the three directories.
@@ -106,7 +108,10 @@ type Hub struct {
 	writer   Submitter
 	presence presence
 
-	visitors, chats, operators, assigner *actor.PID
+	visitors, chats, operators, assigner, bridge *actor.PID
+
+	peers peers  // cluster: when each peer was last heard from
+	runID string // distinguishes this process's event ids from earlier runs
 
 	lastChatID atomic.Int64
 	stopOnce   sync.Once
@@ -116,7 +121,14 @@ type Hub struct {
 // New builds a Hub; Start brings it up.
 func New(opts Options) *Hub {
 	opts.defaults()
-	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer}
+	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer, runID: randomToken(4)}
+	if c := opts.Cluster; c != nil {
+		for i, n := range c.Nodes {
+			if n == c.Self {
+				h.opts.NodeID = i
+			}
+		}
+	}
 	if h.store == nil || h.writer == nil {
 		h.store, h.writer = nil, nil
 	}
@@ -159,6 +171,9 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	// Every directory exists before any actor runs, so actors can address
 	// each other from their first message.
+	if h.clustered() {
+		h.bridge = spawn("bridge", "bridge", func() actor.Actor { return &bridgeActor{h: h} })
+	}
 	h.visitors = spawn("visitors", "directory", func() actor.Actor {
 		return newDirectory(kindVisitor, func(id string) *actor.Props {
 			return h.props(kindVisitor, func() actor.Actor { return newVisitorActor(h, id) })
@@ -172,12 +187,20 @@ func (h *Hub) Start(ctx context.Context) error {
 	})
 	// The assigner learns held and waiting chats before operators report
 	// in, or it would hand out chats an operator already has.
-	h.assigner = spawn(kindAssigner, kindAssigner, func() actor.Actor { return newAssignerActor(h) })
-	for _, m := range initial {
-		root.Send(h.assigner, m)
+	if h.isMaster() {
+		h.assigner = spawn(kindAssigner, kindAssigner, func() actor.Actor { return newAssignerActor(h) })
+		for _, m := range initial {
+			root.Send(h.assigner, m)
+		}
+	} else {
+		h.assigner = spawn(kindAssigner, "directory", func() actor.Actor { return &assignerProxy{h: h} })
 	}
 	for _, c := range h.recovered {
-		root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+		if h.chatOwner(c.Id) == "" {
+			root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+		} else {
+			root.Send(h.chats, &chatIndexNote{chatID: c.Id, visitorID: c.VisitorId, open: true})
+		}
 	}
 	for _, op := range h.opts.Accounts.Operators {
 		root.Send(h.operators, &route{id: op.ID, msg: &wake{}, spawn: true})

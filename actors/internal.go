@@ -81,9 +81,13 @@ type attachReplica struct {
 	id   string
 }
 
-// findVisitorChat asks the chats directory for the open chat of a visitor;
-// it answers by making that chat send its snapshot to the visitor.
+// findVisitorChat asks the chats directory for the open chat of a visitor:
+// it answers with foundChat and makes that chat send the visitor its
+// snapshot.
 type findVisitorChat struct{ visitorID string }
+
+// foundChat answers findVisitorChat ("" when the visitor has no open chat).
+type foundChat struct{ chatID string }
 
 // persisted tells an actor that its oldest pending write finished.
 type persisted struct{ err error }

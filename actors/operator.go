@@ -41,7 +41,11 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.feed = newFeed(a.h.opts.FeedSize, a.h.now())
-		ctx.Send(a.h.assigner, a.update())
+		if a.h.isMaster() {
+			ctx.Send(a.h.assigner, a.update())
+		}
+	case *messages.OperatorStatus:
+		a.statusChanged(ctx, msg.Status)
 	case *actor.Stopped:
 		a.feed.close(ctx)
 	case *persisted:
@@ -91,6 +95,10 @@ func (a *operatorActor) setStatus(ctx actor.Context, status string) {
 		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EStatusUnknown, "status %q is not online, invisible or offline", status)})
 		return
 	}
+	if !a.h.isMaster() { // the master owns operators' statuses
+		ctx.RequestWithCustomSender(a.h.bridge, &remote{node: a.h.opts.Cluster.Master, target: targetOperators, id: a.acct.ID, msg: &setStatus{status: status}}, ctx.Sender())
+		return
+	}
 	if status == a.status {
 		ctx.Respond(&reply{})
 		return
@@ -102,18 +110,27 @@ func (a *operatorActor) setStatus(ctx actor.Context, status string) {
 			ctx.Send(sender, &reply{err: err})
 			return
 		}
-		a.status = status
-		deltas := []json.RawMessage{delta(objOperatorStatus, "upd", a.acct.ID, status)}
-		if status == chatnode.StatusOffline {
-			for id := range a.queue {
-				deltas = append(deltas, delta(objQueue, "del", id, nil))
-			}
-			a.queue = make(map[string]*queueEntry)
-		}
-		a.feed.publish(ctx, deltas)
+		a.statusChanged(ctx, status)
+		a.h.shareTo(ctx, targetOperators, a.acct.ID, &messages.OperatorStatus{OperatorId: a.acct.ID, Status: status})
 		ctx.Send(a.h.assigner, a.update())
 		ctx.Send(sender, &reply{})
 	})
+}
+
+// statusChanged applies a new status to the operator's view and stream.
+func (a *operatorActor) statusChanged(ctx actor.Context, status string) {
+	if status == a.status {
+		return
+	}
+	a.status = status
+	deltas := []json.RawMessage{delta(objOperatorStatus, "upd", a.acct.ID, status)}
+	if status == chatnode.StatusOffline {
+		for id := range a.queue {
+			deltas = append(deltas, delta(objQueue, "del", id, nil))
+		}
+		a.queue = make(map[string]*queueEntry)
+	}
+	a.feed.publish(ctx, deltas)
 }
 
 func (a *operatorActor) call(ctx actor.Context, req *OperatorRequest) {

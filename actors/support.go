@@ -168,6 +168,10 @@ func newChatsDirectory(h *Hub) actor.Actor {
 			return c
 		})
 	})
+	if h.clustered() {
+		d.owner = h.chatOwner
+		d.bridge = func() *actor.PID { return h.bridge }
+	}
 	open := map[string]string{} // visitor id → open chat id
 	d.hook = func(ctx actor.Context, msg any) bool {
 		switch m := msg.(type) {
@@ -182,12 +186,19 @@ func newChatsDirectory(h *Hub) actor.Actor {
 				delete(open, m.visitorID)
 			}
 			return true
-		case *findVisitorChat:
-			if id, ok := open[m.visitorID]; ok {
-				if pid, ok := d.children[id]; ok {
-					ctx.Send(pid, &attachReplica{side: chatnode.SideVisitor, id: m.visitorID})
-				}
+		case *chatIndexNote:
+			if m.open {
+				open[m.visitorID] = m.chatID
+			} else if open[m.visitorID] == m.chatID {
+				delete(open, m.visitorID)
 			}
+			return true
+		case *findVisitorChat:
+			id, ok := open[m.visitorID]
+			if ok {
+				ctx.Send(ctx.Self(), &route{id: id, msg: &attachReplica{side: chatnode.SideVisitor, id: m.visitorID}})
+			}
+			ctx.Respond(&foundChat{chatID: id})
 			return true
 		}
 		return false

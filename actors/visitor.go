@@ -28,6 +28,9 @@ type visitorActor struct {
 	name     string
 	chatID   string // the current or last chat
 	creating bool   // a chat.start is being made durable
+	// openElsewhere: chatID is open (the chats directory said so) and its
+	// snapshot has not arrived yet.
+	openElsewhere bool
 	view     *messages.Chat
 	feed     *feed
 	w        writes
@@ -126,7 +129,17 @@ func (a *visitorActor) load(ctx actor.Context) {
 	}
 	a.rec = rec
 	a.name = visitorName(rec.Fields)
-	ctx.Send(a.h.chats, &findVisitorChat{visitorID: a.id})
+	// Learn the open chat before serving any request, or a message could
+	// start a second chat. The chats directory answers at once and never
+	// asks visitors anything, so waiting here cannot deadlock.
+	res, err := ctx.RequestFuture(a.h.chats, &findVisitorChat{visitorID: a.id}, a.h.opts.RequestTimeout).Result()
+	if err != nil {
+		ctx.Logger().Error("finding the visitor's chat failed", "visitor", a.id, "err", err)
+		return
+	}
+	if f, ok := res.(*foundChat); ok && f.chatID != "" {
+		a.chatID, a.openElsewhere = f.chatID, true
+	}
 }
 
 func (a *visitorActor) init(ctx actor.Context, msg *visitorInit) {
@@ -178,7 +191,7 @@ func visitorName(fields []byte) string {
 
 // chatOpen reports whether the visitor has a chat that takes messages.
 func (a *visitorActor) chatOpen() bool {
-	if a.creating {
+	if a.creating || (a.openElsewhere && (a.view == nil || a.view.Id != a.chatID)) {
 		return true
 	}
 	return a.view != nil && a.view.Id == a.chatID && chatnode.ChatOpen(a.view.State)

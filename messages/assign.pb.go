@@ -602,6 +602,7 @@ func (x *TransferChat) GetQueuedMicros() int64 {
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -639,6 +640,13 @@ func (*Result) Descriptor() ([]byte, []int) {
 func (x *Result) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *Result) GetMessage() string {
+	if x != nil {
+		return x.Message
 	}
 	return ""
 }
@@ -833,9 +841,10 @@ const file_assign_proto_rawDesc = "" +
 	"\x10from_operator_id\x18\x02 \x01(\tR\x0efromOperatorId\x12$\n" +
 	"\x0eto_operator_id\x18\x03 \x01(\tR\ftoOperatorId\x12*\n" +
 	"\x11to_department_key\x18\x04 \x01(\tR\x0ftoDepartmentKey\x12#\n" +
-	"\rqueued_micros\x18\x05 \x01(\x03R\fqueuedMicros\"\x1e\n" +
+	"\rqueued_micros\x18\x05 \x01(\x03R\fqueuedMicros\"8\n" +
 	"\x06Result\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"\xb3\x01\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb3\x01\n" +
 	"\n" +
 	"QueueEntry\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12%\n" +

@@ -7,4 +7,4 @@
 // message means the same on every node of a cluster.
 package messages
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative -I . chat.proto assign.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative -I . chat.proto assign.proto cluster.proto
