@@ -210,7 +210,9 @@ func TestClusterMasterLost(t *testing.T) {
 	}
 	alice.waitItem(objChat, "slave-owned")
 	as := &testOperator{h: slave, token: alice.token}
-	as.stream = &stream{t: t, poll: func(since int64) (*Update, error) { return slave.OperatorDelta(bg, as.token, since, 20*time.Millisecond) }}
+	as.stream = &stream{t: t, poll: func(since int64) (*Update, error) {
+		return slave.OperatorDelta(bg, as.token, since, 20*time.Millisecond)
+	}}
 	testutil.WaitFor(t, 5*time.Second, func() error { // the slave's replica of alice holds the chat
 		u, err := slave.OperatorDelta(bg, as.token, 0, 0)
 		if err != nil {

@@ -31,11 +31,11 @@ type visitorActor struct {
 	// openElsewhere: chatID is open (the chats directory said so) and its
 	// snapshot has not arrived yet.
 	openElsewhere bool
-	view     *messages.Chat
-	feed     *feed
-	w        writes
-	lastSeen time.Time
-	timer    *time.Timer
+	view          *messages.Chat
+	feed          *feed
+	w             writes
+	lastSeen      time.Time
+	timer         *time.Timer
 }
 
 func newVisitorActor(h *Hub, id string) *visitorActor {
