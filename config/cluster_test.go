@@ -77,14 +77,16 @@ func TestCluster(t *testing.T) {
 			want: []loc{{FlagFile, 0, "--cluster_config"}}},
 		{name: "cluster mode without --config", args: []string{"--cluster_config", clusterFile, "--node_name", "slave", "--multinode_mode", "slave"},
 			want: []loc{{FlagFile, 0, "--config"}}},
-		{name: "missing mq_host", args: masterArgs, ini: "mq_port = 5672\nmq_username = guest\nmq_password = guest\nmq_virtual_host = /\n",
+		{name: "missing mq_host", args: masterArgs, ini: "mq_port = 5672\nmq_username = guest\nmq_password = guest\nmq_virtual_host = /\ndb_dsn = postgres://u@db/chat\n",
 			want: []loc{{"main.ini", 0, "mq_host"}}},
+		{name: "cluster without PostgreSQL", args: masterArgs, ini: strings.Replace(mqINI, "db_dsn", "; db_dsn", 1),
+			want: []loc{{"main.ini", 0, "db_dsn"}}},
 		{name: "malformed mq_port", args: masterArgs, ini: strings.Replace(mqINI, "5672", "amqp", 1),
 			want: []loc{{"main.ini", 2, "mq_port"}}},
 		{name: "malformed mq_password counts as set", args: masterArgs, ini: strings.Replace(mqINI, "guest\nmq_v", "\"guest\nmq_v", 1),
 			want: []loc{{"main.ini", 4, "mq_password"}}},
 		{name: "every mq key missing", args: slaveArgs, ini: "; nothing\n",
-			want: []loc{{"main.ini", 0, "mq_host"}, {"main.ini", 0, "mq_port"}, {"main.ini", 0, "mq_username"}, {"main.ini", 0, "mq_password"}, {"main.ini", 0, "mq_virtual_host"}}},
+			want: []loc{{"main.ini", 0, "mq_host"}, {"main.ini", 0, "mq_port"}, {"main.ini", 0, "mq_username"}, {"main.ini", 0, "mq_password"}, {"main.ini", 0, "mq_virtual_host"}, {"main.ini", 0, "db_dsn"}}},
 		{name: "mq keys from an overlay", args: slaveArgs, ini: "; in main.ini.d\n"},
 		{name: "all at once", args: []string{"--config", iniFile, "--cluster_config", clusterFile, "--node_name", "ghost", "--multinode_mode", "boss", "--port", "x"},
 			cluster: `{"cluster_name": "default", "chat_server_node_names": ["master", "slave"], "chat_server_master_node_name": "boss"}`,
@@ -96,6 +98,7 @@ func TestCluster(t *testing.T) {
 				{"main.ini", 2, "mq_port"},
 				{FlagFile, 0, "--port"},
 				{"main.ini", 0, "mq_username"}, {"main.ini", 0, "mq_password"}, {"main.ini", 0, "mq_virtual_host"},
+				{"main.ini", 0, "db_dsn"},
 			}},
 	}
 	for _, tt := range tests {
@@ -136,7 +139,7 @@ func TestClusterSummary(t *testing.T) {
 		"--cluster_config", writeFile(t, dir, "cluster.json", seedCluster),
 		"--node_name", "master", "--multinode_mode", "master")
 	s := c.Summary()
-	for _, want := range []string{"mode=cluster", "role=master", "node=master", "cluster=default", "listen=127.0.0.1:8080", "store=sqlite", "operators=2"} {
+	for _, want := range []string{"mode=cluster", "role=master", "node=master", "cluster=default", "listen=127.0.0.1:8080", "store=postgres", "operators=2"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("Summary() = %q, want it to hold %q", s, want)
 		}

@@ -23,6 +23,7 @@ mq_port = 5672
 mq_username = guest
 mq_password = guest
 mq_virtual_host = /
+db_dsn = postgres://postgres@127.0.0.1:5432/chatnode
 `
 
 // loc is where a problem points: the base name of its file (or FlagFile),

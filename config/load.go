@@ -319,4 +319,7 @@ func (l *loader) clusterMQ(fv flagValues) {
 			l.problems.add(l.cfg.Path, 0, key, "", "required in cluster mode (set it in main.ini or main.ini.d/*.ini)")
 		}
 	}
+	if l.cfg.Store != StorePostgres {
+		l.problems.add(l.cfg.Path, 0, "db_dsn", "", "required in cluster mode: the nodes of a cluster share one PostgreSQL database")
+	}
 }

@@ -49,6 +49,9 @@ func TestSampleFiles(t *testing.T) {
 		t.Errorf("sample main.ini differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 
+	// The cluster sample: the same accounts and cluster JSON, plus the
+	// shared PostgreSQL and the token secret every node needs.
+	base = []string{"--config", "config/sample/cluster/main.ini"}
 	master := mustLoad(t, append(append(base, cluster...), "--node_name", "master", "--multinode_mode=master")...)
 	if master.Mode != ModeMaster || master.Cluster == nil || master.Cluster.Name != "default" {
 		t.Fatalf("master: mode %q cluster %+v", master.Mode, master.Cluster)
@@ -59,6 +62,9 @@ func TestSampleFiles(t *testing.T) {
 	}
 	if got, want := slave.MQ.URL(), "amqp://guest:guest@127.0.0.1:5672/%2F"; got != want {
 		t.Errorf("MQ.URL() = %q, want %q", got, want)
+	}
+	if master.Store != StorePostgres || master.AuthSecret == "" || master.MQ.NodeIDPrefix != "chatnode" {
+		t.Errorf("cluster sample: store %q, auth_secret set %v, prefix %q", master.Store, master.AuthSecret != "", master.MQ.NodeIDPrefix)
 	}
 }
 

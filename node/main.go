@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatnode/chatnode/actors"
 	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/mq"
 	"github.com/chatnode/chatnode/server"
 	"github.com/chatnode/chatnode/store"
 )
@@ -24,6 +25,7 @@ type Main struct {
 
 	store     store.Store
 	writer    *store.Writer
+	cluster   *clusterLink
 	hub       *actors.Hub
 	srv       *server.Server
 	ln        net.Listener
@@ -66,7 +68,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger})
+	var clusterOpts *actors.ClusterOptions
+	if cfg.Mode != config.ModeStandalone {
+		m.cluster, err = dialCluster(ctx, cfg, m.Logger, mq.Hooks{})
+		if err != nil {
+			return err
+		}
+		clusterOpts = m.cluster.options(cfg)
+	}
 	m.hub = actors.New(actors.Options{
+		Cluster:               clusterOpts,
 		Logger:                m.Logger,
 		Accounts:              cfg.Accounts,
 		Store:                 m.store,
@@ -81,6 +92,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 	if err := m.hub.Start(ctx); err != nil {
 		return err
+	}
+	if m.cluster != nil {
+		if err := m.cluster.consume(m.hub); err != nil {
+			return fmt.Errorf("consume cluster messages: %w", err)
+		}
 	}
 	m.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -136,6 +152,11 @@ func (m *Main) Close() error {
 		m.hub.Stop()
 		m.hub = nil
 	}
+	if m.cluster != nil {
+		m.cluster.flush(2 * time.Second)
+		errs = append(errs, m.cluster.close())
+		m.cluster = nil
+	}
 	if m.writer != nil {
 		errs = append(errs, m.writer.Close())
 		m.writer = nil
@@ -157,14 +178,31 @@ func (m *Main) health() (int, []byte) {
 	if st := m.store; st == nil || st.Ping(ctx) != nil {
 		storeState, status, code = "unavailable", "degraded", http.StatusServiceUnavailable
 	}
-	body, _ := json.Marshal(map[string]any{
+	h := map[string]any{
 		"node":    nodeName(cfg),
 		"role":    string(cfg.Mode),
 		"mode":    modeName(cfg),
-		"status":  status,
 		"store":   storeState,
 		"uptimeS": int64(time.Since(m.started).Seconds()),
-	})
+	}
+	if m.cluster != nil && m.hub != nil {
+		link := "up"
+		if !m.cluster.link.Up() {
+			link, status, code = "down", "degraded", http.StatusServiceUnavailable
+		}
+		ch := m.hub.ClusterHealth()
+		h["cluster"] = cfg.Cluster.Name
+		h["mq"] = link
+		h["peers"] = ch.Peers
+		h["masterUp"] = ch.MasterUp
+		if !ch.MasterUp {
+			// Existing chats go on; nothing new is assigned.
+			status, code = "degraded", http.StatusServiceUnavailable
+			h["reason"] = "master unreachable: no new assignments"
+		}
+	}
+	h["status"] = status
+	body, _ := json.Marshal(h)
 	return code, body
 }
 
