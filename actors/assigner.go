@@ -14,17 +14,32 @@ import (
 // master) and speaks only in messages that carry ids, so that its inputs
 // and decisions can cross nodes. It decides; the chat's owner applies and
 // answers with AssignResult, and a refused decision is rolled back.
+//
+// Inputs only mark the board dirty; one settle runs after the messages
+// already waiting in the mailbox, so a burst of inputs (operators coming
+// online, many chats arriving) costs one pass, one round of queue-position
+// notices and one queue notice per operator.
 type assignerActor struct {
-	h      *Hub
-	b      *board
-	manual bool
-	self   *actor.PID
-	ticker *time.Ticker
-	done   chan struct{}
+	h         *Hub
+	b         *board
+	manual    bool
+	self      *actor.PID
+	ticker    *time.Ticker
+	done      chan struct{}
+	scheduled bool          // a settleNow is in the mailbox
+	added     []*queueEntry // queue changes not yet told to operators
+	removed   []*queueEntry
+	// windows holds, per operator who is not offline, the chats shown in
+	// their queue view: the oldest waiting chats of their departments, at
+	// most QueueViewSize of them.
+	windows map[string]map[string]bool
 }
 
+// settleNow runs the pass scheduled by earlier inputs.
+type settleNow struct{}
+
 func newAssignerActor(h *Hub) *assignerActor {
-	return &assignerActor{h: h, b: newBoard(), manual: h.opts.ManualAssignment}
+	return &assignerActor{h: h, b: newBoard(), manual: h.opts.ManualAssignment, windows: make(map[string]map[string]bool)}
 }
 
 // Receive implements actor.Actor.
@@ -39,36 +54,49 @@ func (a *assignerActor) Receive(ctx actor.Context) {
 			close(a.done)
 		}
 	case *tick:
+		a.schedule(ctx)
+	case *settleNow:
+		a.scheduled = false
 		a.settle(ctx)
 	case *messages.OperatorUpdate:
 		a.operator(ctx, msg)
 	case *messages.ChatQueued:
 		e := &queueEntry{ChatID: msg.ChatId, DepartmentKey: msg.DepartmentKey, QueuedTs: seconds(msg.QueuedMicros), VisitorName: msg.VisitorName, FirstText: msg.FirstText}
 		if a.b.enqueue(msg.ChatId, msg.DepartmentKey, msg.QueuedMicros, e) {
-			a.tellQueue(ctx, true, e)
-			a.settle(ctx)
+			a.added = append(a.added, e)
+			a.schedule(ctx)
 		}
 	case *messages.ChatDequeued:
 		if q, ok := a.b.dequeue(msg.ChatId); ok {
-			a.tellQueue(ctx, false, q.entry)
-			a.tellPositions(ctx)
+			a.removed = append(a.removed, q.entry)
+			a.schedule(ctx)
 		}
 	case *messages.ChatReleased:
 		if a.b.held[msg.ChatId] == msg.OperatorId {
 			a.b.release(msg.ChatId)
 		}
-		a.settle(ctx)
+		a.schedule(ctx)
 	case *messages.ChatHeld:
 		a.b.hold(msg.ChatId, msg.OperatorId)
 	case *messages.AssignResult:
 		if !msg.Applied && a.b.held[msg.ChatId] == msg.OperatorId {
 			a.b.release(msg.ChatId)
-			a.settle(ctx)
+			a.schedule(ctx)
 		}
 	case *messages.TakeChat:
 		a.take(ctx, msg)
 	case *messages.TransferChat:
 		a.transfer(ctx, msg)
+	case *queueLen:
+		ctx.Respond(len(a.b.queue))
+	}
+}
+
+// schedule arranges one settle after the messages already waiting.
+func (a *assignerActor) schedule(ctx actor.Context) {
+	if !a.scheduled {
+		a.scheduled = true
+		ctx.Send(ctx.Self(), &settleNow{})
 	}
 }
 
@@ -96,31 +124,31 @@ func (a *assignerActor) operator(ctx actor.Context, msg *messages.OperatorUpdate
 	wasVisible := old != nil && old.status != chatnode.StatusOffline
 	a.b.setOperator(msg.OperatorId, msg.Status, msg.Departments, int(msg.MaxChats), msg.LastAssignedMicros)
 	op := a.b.ops[msg.OperatorId]
-	if op.status != chatnode.StatusOffline && !wasVisible {
-		var entries []*queueEntry
-		for _, q := range a.b.queue {
-			if op.sees(q.dept) {
-				entries = append(entries, q.entry)
-			}
-		}
-		snap := &queueSnapshot{entries: entries}
+	switch {
+	case op.status == chatnode.StatusOffline:
+		delete(a.windows, op.id)
+	case !wasVisible:
+		win := make(map[string]bool)
+		a.windows[op.id] = win
+		snap := &queueSnapshot{entries: a.fill(op, win)}
 		ctx.Send(a.h.operators, &route{id: op.id, msg: snap})
 		a.h.shareTo(ctx, targetOperators, op.id, snap)
 	}
-	a.h.presence.update(a.b)
-	a.settle(ctx)
+	a.schedule(ctx)
 }
 
-// settle runs the assignment (automatic mode) and tells chats their places.
+// settle runs the assignment (automatic mode), sends the decisions to the
+// chats, and tells chats their places and operators their queue changes.
 func (a *assignerActor) settle(ctx actor.Context) {
 	if !a.manual {
 		for _, d := range a.b.settle(a.h.now().UnixMicro()) {
 			ctx.Request(a.h.chats, &route{id: d.chatID, msg: &messages.AssignChat{ChatId: d.chatID, OperatorId: d.operatorID}})
-			if q := d.queued; q != nil {
-				a.tellQueue(ctx, false, q.entry)
+			if d.queued != nil {
+				a.removed = append(a.removed, d.queued.entry)
 			}
 		}
 	}
+	a.tellQueue(ctx)
 	a.tellPositions(ctx)
 	a.h.presence.update(a.b)
 }
@@ -131,20 +159,62 @@ func (a *assignerActor) tellPositions(ctx actor.Context) {
 	}
 }
 
-// tellQueue tells every operator who sees the chat's department that it
-// joined or left the queue.
-func (a *assignerActor) tellQueue(ctx actor.Context, added bool, e *queueEntry) {
-	if e == nil {
+// tellQueue tells every operator who is not offline how their queue view
+// changed since the last time, in one message each. A view shows the
+// oldest waiting chats of the operator's departments, at most
+// QueueViewSize: a chat that leaves it makes room for the next one.
+func (a *assignerActor) tellQueue(ctx actor.Context) {
+	if len(a.added) == 0 && len(a.removed) == 0 {
 		return
 	}
-	pe := &messages.QueueEntry{ChatId: e.ChatID, DepartmentKey: e.DepartmentKey, QueuedMicros: int64(e.QueuedTs * 1e6), VisitorName: e.VisitorName, FirstText: e.FirstText}
+	added, removed := a.added, a.removed
+	a.added, a.removed = nil, nil
 	for _, op := range a.b.all {
-		if op.sees(e.DepartmentKey) {
-			qc := &messages.QueueChange{OperatorId: op.id, Added: added, Entry: pe}
+		win, ok := a.windows[op.id]
+		if !ok {
+			continue
+		}
+		qc := &messages.QueueChange{OperatorId: op.id}
+		for _, e := range removed {
+			if win[e.ChatID] {
+				delete(win, e.ChatID)
+				qc.Removed = append(qc.Removed, e.ChatID)
+			}
+		}
+		for _, e := range added {
+			if len(win) < a.h.opts.QueueViewSize && op.sees(e.DepartmentKey) && !win[e.ChatID] {
+				if _, waiting := a.b.waiting[e.ChatID]; waiting {
+					win[e.ChatID] = true
+					qc.Added = append(qc.Added, e.proto())
+				}
+			}
+		}
+		if len(qc.Removed) > 0 {
+			for _, e := range a.fill(op, win) {
+				qc.Added = append(qc.Added, e.proto())
+			}
+		}
+		if len(qc.Added)+len(qc.Removed) > 0 {
 			ctx.Send(a.h.operators, &route{id: op.id, msg: qc})
 			a.h.shareTo(ctx, targetOperators, op.id, qc)
 		}
 	}
+}
+
+// fill adds to win the oldest waiting chats op sees that it lacks, up to
+// QueueViewSize, and returns them.
+func (a *assignerActor) fill(op *opSlot, win map[string]bool) []*queueEntry {
+	var out []*queueEntry
+	for _, q := range a.b.queue {
+		if len(win) >= a.h.opts.QueueViewSize {
+			break
+		}
+		if op.sees(q.dept) && !win[q.chatID] {
+			win[q.chatID] = true
+			out = append(out, q.entry)
+		}
+	}
+	return out
 }
 
 // take gives a waiting chat to the operator who asked for it. The assigner
@@ -162,7 +232,8 @@ func (a *assignerActor) take(ctx actor.Context, msg *messages.TakeChat) {
 	}
 	a.b.dequeue(msg.ChatId)
 	a.b.hold(msg.ChatId, msg.OperatorId)
-	a.tellQueue(ctx, false, q.entry)
+	a.removed = append(a.removed, q.entry)
+	a.tellQueue(ctx) // the taken chat leaves every operator's queue at once
 	sender := ctx.Sender()
 	f := ctx.RequestFuture(a.h.chats, &route{id: msg.ChatId, msg: &messages.AssignChat{ChatId: msg.ChatId, OperatorId: msg.OperatorId, Manual: true}}, a.h.opts.RequestTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
@@ -174,11 +245,11 @@ func (a *assignerActor) take(ctx actor.Context, msg *messages.TakeChat) {
 			if a.b.held[msg.ChatId] == msg.OperatorId {
 				a.b.release(msg.ChatId)
 			}
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 			return
 		}
-		a.tellPositions(ctx)
-		ctx.Send(sender, &reply{})
+		a.schedule(ctx)
+		answer(ctx, sender, &reply{})
 	})
 }
 
@@ -190,5 +261,5 @@ func (a *assignerActor) transfer(ctx actor.Context, msg *messages.TransferChat) 
 	}
 	a.b.hold(msg.ChatId, msg.ToOperatorId)
 	ctx.Respond(&messages.Result{})
-	a.settle(ctx)
+	a.schedule(ctx)
 }

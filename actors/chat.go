@@ -159,13 +159,13 @@ func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 	sender := ctx.Sender()
 	a.w.submit(ctx, changes, func(err error) {
 		if err != nil {
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 			ctx.Send(a.h.chats, &passivate{id: a.id})
 			return
 		}
 		a.armTimer()
 		a.sendSnapshot(ctx, chatnode.SideVisitor, a.c.VisitorId)
-		ctx.Send(sender, &reply{})
+		answer(ctx, sender, &reply{})
 		ctx.Send(a.h.assigner, a.queuedNote())
 	})
 }
@@ -216,6 +216,13 @@ func (a *chatActor) operatorCall(ctx actor.Context, opID string, req *OperatorRe
 		a.transfer(ctx, opID, req)
 	default:
 		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EUnknownAction, "%q", req.Action)})
+	}
+}
+
+// answer sends msg to a requester that may be absent (a plain send).
+func answer(ctx actor.Context, to *actor.PID, msg any) {
+	if to != nil {
+		ctx.Send(to, msg)
 	}
 }
 
@@ -312,7 +319,7 @@ func (a *chatActor) markRead(ctx actor.Context, side string) {
 		if err == nil {
 			a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Read{Read: &messages.ReadMark{Side: side, UpToSeq: upTo}}}, true, true)
 		}
-		ctx.Send(sender, &reply{err: err})
+		answer(ctx, sender, &reply{err: err})
 	})
 }
 
@@ -332,6 +339,6 @@ func (a *chatActor) rate(ctx actor.Context, req *VisitorRequest) {
 		if err == nil {
 			a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Rating{Rating: &messages.Rating{OperatorId: a.c.RatedOperatorId, Rate: a.c.Rate}}}, true, true)
 		}
-		ctx.Send(sender, &reply{err: err})
+		answer(ctx, sender, &reply{err: err})
 	})
 }

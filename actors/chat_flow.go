@@ -97,7 +97,7 @@ func (a *chatActor) close(ctx actor.Context, state, info string) {
 		a.c.QueuePosition = 0
 	}, func(err error, prev string) {
 		if err != nil {
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 			return
 		}
 		if wasQueued {
@@ -107,7 +107,7 @@ func (a *chatActor) close(ctx actor.Context, state, info string) {
 		}
 		ctx.Send(a.h.chats, &chatClosedNote{chatID: a.id, visitorID: a.c.VisitorId})
 		if sender != nil {
-			ctx.Send(sender, &reply{})
+			answer(ctx, sender, &reply{})
 		}
 		a.armTimer()
 	})
@@ -130,7 +130,7 @@ func (a *chatActor) assign(ctx actor.Context, msg *messages.AssignChat) {
 		} else {
 			a.sendSnapshot(ctx, chatnode.SideOperator, op)
 		}
-		ctx.Send(sender, res)
+		answer(ctx, sender, res)
 	})
 }
 
@@ -152,7 +152,7 @@ func (a *chatActor) transfer(ctx actor.Context, opID string, req *OperatorReques
 				ctx.Send(a.h.assigner, &messages.ChatReleased{ChatId: a.id, OperatorId: prev})
 				ctx.Send(a.h.assigner, a.queuedNote())
 			}
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 		})
 		return
 	}
@@ -176,12 +176,12 @@ func (a *chatActor) transfer(ctx actor.Context, opID string, req *OperatorReques
 			}
 		}
 		if err != nil {
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 			return
 		}
 		if a.c.State != chatnode.ChatChatting || a.c.OperatorId != opID { // closed or moved meanwhile
 			ctx.Send(a.h.assigner, &messages.ChatReleased{ChatId: a.id, OperatorId: to})
-			ctx.Send(sender, &reply{err: chatnode.Errorf(chatnode.EChatClosed, "the chat changed during the transfer")})
+			answer(ctx, sender, &reply{err: chatnode.Errorf(chatnode.EChatClosed, "the chat changed during the transfer")})
 			return
 		}
 		a.change(ctx, "The chat was transferred to "+a.h.accounts.name(to), func() {
@@ -190,7 +190,7 @@ func (a *chatActor) transfer(ctx actor.Context, opID string, req *OperatorReques
 			if err == nil {
 				a.sendSnapshot(ctx, chatnode.SideOperator, to)
 			}
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 		})
 	})
 }

@@ -36,6 +36,7 @@ type Options struct {
 	VisitorIdleTimeout    time.Duration // visitor actor passivation; default 10m
 	MaxMessageLength      int           // runes; default 8192
 	FeedSize              int           // batches kept per stream; default 1024
+	QueueViewSize         int           // waiting chats shown in an operator's queue view; default 100
 	RequestTimeout        time.Duration // how long a request waits for an actor; default 10s
 	AuthSecret            []byte        // signs operator tokens; nil: random per process
 	TokenTTL              time.Duration // operator token lifetime; default 24h
@@ -73,6 +74,9 @@ func (o *Options) defaults() {
 	}
 	if o.FeedSize == 0 {
 		o.FeedSize = 1024
+	}
+	if o.QueueViewSize == 0 {
+		o.QueueViewSize = 100
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = 10 * time.Second

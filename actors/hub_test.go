@@ -439,3 +439,29 @@ func TestQueuePositionsMove(t *testing.T) {
 		return fmt.Errorf("position not 1 yet: %s", last.Data)
 	})
 }
+
+// TestQueueViewWindow: an operator's queue view shows the oldest waiting
+// chats up to QueueViewSize; a taken chat makes room for the next.
+func TestQueueViewWindow(t *testing.T) {
+	h := newTestHub(t, func(o *Options) { o.ManualAssignment, o.QueueViewSize = true, 2 })
+	alice := newOperator(t, h, "alice", chatnode.StatusOnline)
+	var first string
+	for i := 0; i < 3; i++ {
+		v := newVisitor(t, h)
+		if err := v.do(VisitorRequest{Action: ActStart, FirstQuestion: fmt.Sprintf("w%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		id := chatIDOf(t, v.waitItem(objChat, "queue"))
+		if i == 0 {
+			first = id
+		}
+	}
+	alice.waitItem(objQueue, "w1")
+	if n := alice.count(objQueue, "w2"); n != 0 {
+		t.Fatalf("the third chat is beyond the view of 2 but was shown")
+	}
+	if err := alice.do(OperatorRequest{Action: ActTake, ChatID: first}); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitItem(objQueue, "w2")
+}

@@ -123,3 +123,6 @@ type chatClosedNote struct{ chatID, visitorID string }
 
 // wake creates an actor through its directory and does nothing else.
 type wake struct{}
+
+// queueLen asks the assigner how many chats wait (answered with an int).
+type queueLen struct{}

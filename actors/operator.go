@@ -59,7 +59,7 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 	case *messages.ChatEvent:
 		a.apply(ctx, msg)
 	case *messages.QueueChange:
-		a.queueChange(ctx, msg.Added, entryFromProto(msg.Entry))
+		a.queueChange(ctx, msg)
 	case *queueSnapshot:
 		a.replaceQueue(ctx, msg.entries)
 	case *feedPoll:
@@ -107,13 +107,13 @@ func (a *operatorActor) setStatus(ctx actor.Context, status string) {
 	st := &store.OperatorState{OperatorID: a.acct.ID, Status: status, LastAssignedAt: fromMicros(a.lastAssigned), UpdatedAt: now}
 	a.w.submit(ctx, []store.Change{{Operator: st}}, func(err error) {
 		if err != nil {
-			ctx.Send(sender, &reply{err: err})
+			answer(ctx, sender, &reply{err: err})
 			return
 		}
 		a.statusChanged(ctx, status)
 		a.h.shareTo(ctx, targetOperators, a.acct.ID, &messages.OperatorStatus{OperatorId: a.acct.ID, Status: status})
 		ctx.Send(a.h.assigner, a.update())
-		ctx.Send(sender, &reply{})
+		answer(ctx, sender, &reply{})
 	})
 }
 

@@ -81,19 +81,23 @@ func entryFromProto(e *messages.QueueEntry) *queueEntry {
 	return &queueEntry{ChatID: e.ChatId, DepartmentKey: e.DepartmentKey, QueuedTs: seconds(e.QueuedMicros), VisitorName: e.VisitorName, FirstText: e.FirstText}
 }
 
-func (a *operatorActor) queueChange(ctx actor.Context, added bool, e *queueEntry) {
-	if added {
-		if a.status == chatnode.StatusOffline {
-			return
-		}
-		a.queue[e.ChatID] = e
-		a.feed.publish(ctx, []json.RawMessage{delta(objQueue, "add", e.ChatID, e)})
+func (a *operatorActor) queueChange(ctx actor.Context, qc *messages.QueueChange) {
+	if a.status == chatnode.StatusOffline {
 		return
 	}
-	if _, ok := a.queue[e.ChatID]; ok {
-		delete(a.queue, e.ChatID)
-		a.feed.publish(ctx, []json.RawMessage{delta(objQueue, "del", e.ChatID, nil)})
+	var out []json.RawMessage
+	for _, pe := range qc.Added {
+		e := entryFromProto(pe)
+		a.queue[e.ChatID] = e
+		out = append(out, delta(objQueue, "add", e.ChatID, e))
 	}
+	for _, id := range qc.Removed {
+		if _, ok := a.queue[id]; ok {
+			delete(a.queue, id)
+			out = append(out, delta(objQueue, "del", id, nil))
+		}
+	}
+	a.feed.publish(ctx, out)
 }
 
 func (a *operatorActor) replaceQueue(ctx actor.Context, entries []*queueEntry) {

@@ -165,12 +165,12 @@ func (a *visitorActor) init(ctx actor.Context, msg *visitorInit) {
 	sender := ctx.Sender()
 	a.w.submit(ctx, []store.Change{{Visitor: &rec}}, func(err error) {
 		if err != nil {
-			ctx.Send(sender, &visitorInitDone{err: err})
+			answer(ctx, sender, &visitorInitDone{err: err})
 			return
 		}
 		a.rec = &rec
 		a.name = visitorName(rec.Fields)
-		ctx.Send(sender, &visitorInitDone{update: &Update{Revision: a.feed.rev, Full: a.full(rec.PageID)}})
+		answer(ctx, sender, &visitorInitDone{update: &Update{Revision: a.feed.rev, Full: a.full(rec.PageID)}})
 	})
 }
 
@@ -272,7 +272,7 @@ func (a *visitorActor) startChat(ctx actor.Context, req *VisitorRequest, text, m
 		if err != nil && a.chatID == id {
 			a.chatID = previous
 		}
-		ctx.Send(sender, &reply{err: err})
+		answer(ctx, sender, &reply{err: err})
 	})
 }
 

@@ -728,12 +728,13 @@ func (x *QueueEntry) GetFirstText() string {
 	return ""
 }
 
-// QueueChange tells an operator that a chat joined or left the queue it sees.
+// QueueChange tells an operator which chats joined and which left the
+// queue it sees since the last change.
 type QueueChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OperatorId    string                 `protobuf:"bytes,1,opt,name=operator_id,json=operatorId,proto3" json:"operator_id,omitempty"`
-	Added         bool                   `protobuf:"varint,2,opt,name=added,proto3" json:"added,omitempty"`
-	Entry         *QueueEntry            `protobuf:"bytes,3,opt,name=entry,proto3" json:"entry,omitempty"`
+	Added         []*QueueEntry          `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
+	Removed       []string               `protobuf:"bytes,3,rep,name=removed,proto3" json:"removed,omitempty"` // chat ids
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -775,16 +776,16 @@ func (x *QueueChange) GetOperatorId() string {
 	return ""
 }
 
-func (x *QueueChange) GetAdded() bool {
+func (x *QueueChange) GetAdded() []*QueueEntry {
 	if x != nil {
 		return x.Added
 	}
-	return false
+	return nil
 }
 
-func (x *QueueChange) GetEntry() *QueueEntry {
+func (x *QueueChange) GetRemoved() []string {
 	if x != nil {
-		return x.Entry
+		return x.Removed
 	}
 	return nil
 }
@@ -852,12 +853,12 @@ const file_assign_proto_rawDesc = "" +
 	"\rqueued_micros\x18\x03 \x01(\x03R\fqueuedMicros\x12!\n" +
 	"\fvisitor_name\x18\x04 \x01(\tR\vvisitorName\x12\x1d\n" +
 	"\n" +
-	"first_text\x18\x05 \x01(\tR\tfirstText\"y\n" +
+	"first_text\x18\x05 \x01(\tR\tfirstText\"}\n" +
 	"\vQueueChange\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\tR\n" +
-	"operatorId\x12\x14\n" +
-	"\x05added\x18\x02 \x01(\bR\x05added\x123\n" +
-	"\x05entry\x18\x03 \x01(\v2\x1d.chatnode.messages.QueueEntryR\x05entryB'Z%github.com/chatnode/chatnode/messagesb\x06proto3"
+	"operatorId\x123\n" +
+	"\x05added\x18\x02 \x03(\v2\x1d.chatnode.messages.QueueEntryR\x05added\x12\x18\n" +
+	"\aremoved\x18\x03 \x03(\tR\aremovedB'Z%github.com/chatnode/chatnode/messagesb\x06proto3"
 
 var (
 	file_assign_proto_rawDescOnce sync.Once
@@ -887,7 +888,7 @@ var file_assign_proto_goTypes = []any{
 	(*QueueChange)(nil),    // 11: chatnode.messages.QueueChange
 }
 var file_assign_proto_depIdxs = []int32{
-	10, // 0: chatnode.messages.QueueChange.entry:type_name -> chatnode.messages.QueueEntry
+	10, // 0: chatnode.messages.QueueChange.added:type_name -> chatnode.messages.QueueEntry
 	1,  // [1:1] is the sub-list for method output_type
 	1,  // [1:1] is the sub-list for method input_type
 	1,  // [1:1] is the sub-list for extension type_name
