@@ -10,8 +10,8 @@ import (
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/config"
-	"github.com/chatnode/chatnode/messages"
 	"github.com/chatnode/chatnode/internal/testutil"
+	"github.com/chatnode/chatnode/messages"
 )
 
 // BenchmarkAssign10kChatsActors measures assignment through the actors:
