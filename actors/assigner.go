@@ -140,17 +140,33 @@ func (a *assignerActor) operator(ctx actor.Context, msg *messages.OperatorUpdate
 // settle runs the assignment (automatic mode), sends the decisions to the
 // chats, and tells chats their places and operators their queue changes.
 func (a *assignerActor) settle(ctx actor.Context) {
+	now := a.h.now().UnixMicro()
 	if !a.manual {
-		for _, d := range a.b.settle(a.h.now().UnixMicro()) {
+		for _, d := range a.b.settle(now) {
 			ctx.Request(a.h.chats, &route{id: d.chatID, msg: &messages.AssignChat{ChatId: d.chatID, OperatorId: d.operatorID}})
-			if d.queued != nil {
-				a.removed = append(a.removed, d.queued.entry)
+			if q := d.queued; q != nil {
+				a.removed = append(a.removed, q.entry)
+				if m := a.h.opts.Metrics; m != nil {
+					m.AssignmentLatency(q.dept, time.Duration(now-q.at)*time.Microsecond)
+				}
 			}
 		}
 	}
 	a.tellQueue(ctx)
 	a.tellPositions(ctx)
 	a.h.presence.update(a.b)
+	if m := a.h.opts.Metrics; m != nil {
+		lengths := map[string]int{}
+		for _, d := range a.h.accounts.order {
+			lengths[d.Key] = 0
+		}
+		for _, q := range a.b.queue {
+			lengths[q.dept]++
+		}
+		for dept, n := range lengths {
+			m.SetQueueLength(dept, n)
+		}
+	}
 }
 
 func (a *assignerActor) tellPositions(ctx actor.Context) {

@@ -71,50 +71,55 @@ func (b *bridgeActor) Receive(ctx actor.Context) {
 				}
 			}
 		}()
-		b.heartbeat()
+		b.heartbeat(ctx)
 	case *actor.Stopping:
 		b.ticker.Stop()
 		close(b.done)
 	case *tick:
-		b.heartbeat()
+		b.heartbeat(ctx)
 		b.expireCalls(ctx)
 	case *remote:
 		b.send(ctx, msg)
 	case *broadcast:
-		b.publishBytes(RouteAll, msg.body)
+		b.publishBytes(ctx, RouteAll, msg.body)
 	case *inbound:
 		b.receive(ctx, msg.env)
 	}
 }
 
-func (b *bridgeActor) heartbeat() {
+func (b *bridgeActor) heartbeat(ctx actor.Context) {
 	role := "slave"
 	if b.h.isMaster() {
 		role = "master"
 	}
-	b.publish(RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{Role: role, SentMicros: b.h.now().UnixMicro()}}})
+	b.publish(ctx, RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{Role: role, SentMicros: b.h.now().UnixMicro()}}})
 	if b.h.isMaster() {
 		if m := b.h.presence.v.Load(); m != nil {
-			b.publish(RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Presence{Presence: &messages.Presence{Status: *m}}})
+			b.publish(ctx, RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Presence{Presence: &messages.Presence{Status: *m}}})
 		}
 	}
 }
 
-func (b *bridgeActor) publish(routingKey string, env *messages.Envelope) {
+func (b *bridgeActor) publish(ctx actor.Context, routingKey string, env *messages.Envelope) {
 	c := b.h.opts.Cluster
 	env.Origin = c.Self
 	body, err := proto.Marshal(env)
 	if err != nil {
 		panic(err) // our own messages always encode
 	}
-	b.publishBytes(routingKey, body)
+	b.publishBytes(ctx, routingKey, body)
 }
 
-// publishBytes publishes an encoded Envelope under a new event id.
-func (b *bridgeActor) publishBytes(routingKey string, body []byte) {
+// publishBytes publishes an encoded Envelope under a new event id, with
+// the trace context of the message being handled.
+func (b *bridgeActor) publishBytes(ctx actor.Context, routingKey string, body []byte) {
 	c := b.h.opts.Cluster
 	b.nextID++
-	c.Publish(routingKey, c.Self+"-"+b.h.runID+"-"+strconv.FormatUint(b.nextID, 36), nil, body)
+	var headers map[string]string
+	if t := b.h.opts.Tracing; t != nil && t.Enabled() {
+		headers = t.Inject(t.ContextOf(ctx))
+	}
+	c.Publish(routingKey, c.Self+"-"+b.h.runID+"-"+strconv.FormatUint(b.nextID, 36), headers, body)
 }
 
 // send forwards a message to its owner on another node.
@@ -138,7 +143,7 @@ func (b *bridgeActor) send(ctx actor.Context, r *remote) {
 		env.CallId = strconv.FormatUint(b.nextID, 36)
 		b.calls[env.CallId] = &call{to: sender, wantResult: wantsResult(r.msg), deadline: b.h.now().Add(b.h.opts.RequestTimeout)}
 	}
-	b.publish(RouteNode(r.node), env)
+	b.publish(ctx, RouteNode(r.node), env)
 }
 
 // wantsResult reports whether the requester of msg waits for a
@@ -241,7 +246,7 @@ func (b *bridgeActor) receive(ctx actor.Context, env *messages.Envelope) {
 			}
 			ans.Body = &messages.Answer_Result{Result: errResult(err)}
 		}
-		b.publish(RouteNode(origin), &messages.Envelope{CallId: callID, Body: &messages.Envelope_Answer{Answer: ans}})
+		b.publish(ctx, RouteNode(origin), &messages.Envelope{CallId: callID, Body: &messages.Envelope_Answer{Answer: ans}})
 	})
 }
 

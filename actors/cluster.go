@@ -164,7 +164,8 @@ func (h *Hub) shareTo(ctx actor.Context, target, id string, msg any) {
 // transport calls it for each delivery, in order, once Start has returned;
 // body is an encoded Envelope. A body that does not decode is reported and
 // dropped.
-func (h *Hub) Deliver(body []byte) error {
+// headers carry the sender's trace context.
+func (h *Hub) Deliver(body []byte, headers map[string]string) error {
 	if h.bridge == nil {
 		return nil
 	}
@@ -172,6 +173,10 @@ func (h *Hub) Deliver(body []byte) error {
 	if err := proto.Unmarshal(body, env); err != nil {
 		return fmt.Errorf("decode cluster envelope: %w", err)
 	}
-	h.system.Root.Send(h.bridge, &inbound{env: env})
+	var msg any = &inbound{env: env}
+	if t := h.opts.Tracing; t != nil && t.Enabled() && len(headers) > 0 {
+		msg = t.Envelope(t.Extract(headers), msg, nil)
+	}
+	h.system.Root.Send(h.bridge, msg)
 	return nil
 }

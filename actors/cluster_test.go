@@ -66,7 +66,7 @@ func (l *memLink) attach(t *testing.T, name string, h *Hub) {
 			body := q.msgs[0]
 			q.msgs = q.msgs[1:]
 			q.mu.Unlock()
-			if err := q.hub.Deliver(body); err != nil {
+			if err := q.hub.Deliver(body, nil); err != nil {
 				t.Error(err)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/chatnode/chatnode/config"
 	"github.com/chatnode/chatnode/messages"
 	"github.com/chatnode/chatnode/store"
+	"github.com/chatnode/chatnode/telemetry"
 )
 
 // Options configures a Hub. Zero values get the documented defaults.
@@ -44,6 +45,12 @@ type Options struct {
 	Now                   func() time.Time
 	// Cluster, when set, makes the node one of a cluster; nil is standalone.
 	Cluster *ClusterOptions
+	// Tracing follows messages through actors and nodes; nil or disabled:
+	// no tracing. Metrics records assignment latency and queue lengths,
+	// and with ActorSystemMetrics protoactor's own metrics; nil: none.
+	Tracing            *telemetry.Tracing
+	Metrics            *telemetry.Metrics
+	ActorSystemMetrics bool
 	// PropsOptions adds options (middleware, mailboxes) to the props of
 	// every actor of a kind: "visitor", "chat", "operator", "assigner",
 	// and "directory" for the three directories.
@@ -139,7 +146,11 @@ func New(opts Options) *Hub {
 	// protoactor logs routine events (dead letters, start-up) at INFO; only
 	// its warnings and errors reach the node's log.
 	actorLog := slog.New(&levelFloor{Handler: opts.Logger.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
-	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
+	sysOpts := []actor.ConfigOption{actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog })}
+	if opts.Metrics != nil && opts.ActorSystemMetrics {
+		sysOpts = append(sysOpts, actor.WithMetricProviders(opts.Metrics.MeterProvider()))
+	}
+	h.system = actor.NewActorSystem(sysOpts...)
 	return h
 }
 
@@ -307,7 +318,12 @@ func (l *levelFloor) WithGroup(name string) slog.Handler {
 // ask sends msg to pid and waits for the answer, turning a *reply's error
 // and a timeout into errors.
 func (h *Hub) ask(ctx context.Context, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
-	f := h.system.Root.RequestFuture(pid, msg, timeout)
+	var f *actor.Future
+	if t := h.opts.Tracing; t != nil && t.Enabled() {
+		f = t.RequestFuture(ctx, h.system.Root, pid, msg, timeout)
+	} else {
+		f = h.system.Root.RequestFuture(pid, msg, timeout)
+	}
 	res, err := f.Result()
 	if err != nil {
 		if errors.Is(err, actor.ErrTimeout) {

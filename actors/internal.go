@@ -126,3 +126,26 @@ type wake struct{}
 
 // queueLen asks the assigner how many chats wait (answered with an int).
 type queueLen struct{}
+
+// WrappedMessage lets telemetry name a routed message by what it carries.
+func (r *route) WrappedMessage() any { return r.msg }
+
+// EntityIDs lets telemetry label spans of visitor actions.
+func (c *visitorChatCall) EntityIDs() (chatID, operatorID, visitorID string) {
+	return "", c.req.OperatorID, c.visitorID
+}
+
+// EntityIDs lets telemetry label spans of operator actions.
+func (c *operatorChatCall) EntityIDs() (chatID, operatorID, visitorID string) {
+	return c.req.ChatID, c.operatorID, ""
+}
+
+// EntityIDs lets telemetry label spans of chat creation.
+func (c *chatCreate) EntityIDs() (chatID, operatorID, visitorID string) {
+	return c.chat.Id, "", c.chat.VisitorId
+}
+
+// EntityIDs lets telemetry label spans of operator actions.
+func (c *operatorCall) EntityIDs() (chatID, operatorID, visitorID string) {
+	return c.req.ChatID, "", ""
+}

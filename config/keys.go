@@ -85,6 +85,8 @@ func keySpecs() []keySpec {
 			c.AuthSecret = v
 			return ""
 		}},
+		{"queue_view_size", func(c *Config, v string) string { return setInt(&c.QueueViewSize, v, 1, 10000) }},
+		{"actor_system_metrics", func(c *Config, v string) string { return setBool(&c.ActorSystemMetrics, v) }},
 		{"tls_cert_file", func(c *Config, v string) string { c.TLSCertFile = v; return "" }},
 		{"tls_key_file", func(c *Config, v string) string { c.TLSKeyFile = v; return "" }},
 		{"otlp_endpoint", func(c *Config, v string) string { c.OTLPEndpoint = v; return checkHTTPURL(v) }},
@@ -311,4 +313,16 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+func setBool(dst *bool, v string) string {
+	switch v {
+	case "true", "on", "yes", "1":
+		*dst = true
+	case "false", "off", "no", "0":
+		*dst = false
+	default:
+		return "must be true or false"
+	}
+	return ""
 }

@@ -114,7 +114,7 @@ func (c *clusterLink) consume(hub *actors.Hub) error {
 		if c.dedup.Seen(d.EventID) {
 			return nil
 		}
-		if err := hub.Deliver(d.Body); err != nil {
+		if err := hub.Deliver(d.Body, d.Headers); err != nil {
 			c.log.Error("dropping an undecodable cluster message", "id", d.EventID, "err", err)
 		}
 		return nil

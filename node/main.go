@@ -11,11 +11,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/chatnode/chatnode/actors"
 	"github.com/chatnode/chatnode/config"
-	"github.com/chatnode/chatnode/mq"
 	"github.com/chatnode/chatnode/server"
 	"github.com/chatnode/chatnode/store"
+	"github.com/chatnode/chatnode/telemetry"
 )
 
 // Main is one running node.
@@ -26,6 +30,8 @@ type Main struct {
 	store     store.Store
 	writer    *store.Writer
 	cluster   *clusterLink
+	metrics   *telemetry.Metrics
+	tracing   *telemetry.Tracing
 	hub       *actors.Hub
 	srv       *server.Server
 	ln        net.Listener
@@ -67,10 +73,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger})
+	m.metrics = telemetry.NewMetrics(nodeName(cfg), string(cfg.Mode))
+	m.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingOptions{
+		Endpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,
+		NodeName: nodeName(cfg), Role: string(cfg.Mode),
+	})
+	if err != nil {
+		return fmt.Errorf("otlp_endpoint %q: %w", cfg.OTLPEndpoint, err)
+	}
+	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger, OnBatch: m.metrics.StoreBatch})
 	var clusterOpts *actors.ClusterOptions
 	if cfg.Mode != config.ModeStandalone {
-		m.cluster, err = dialCluster(ctx, cfg, m.Logger, mq.Hooks{})
+		m.cluster, err = dialCluster(ctx, cfg, m.Logger, m.metrics.MQHooks())
 		if err != nil {
 			return err
 		}
@@ -89,6 +103,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxMessageLength:      cfg.MaxMessageLength,
 		FeedSize:              cfg.FeedSize,
 		AuthSecret:            authSecret(cfg),
+		QueueViewSize:         cfg.QueueViewSize,
+		Tracing:               m.tracing,
+		Metrics:               m.metrics,
+		ActorSystemMetrics:    cfg.ActorSystemMetrics,
+		PropsOptions: func(kind string) []actor.PropsOption {
+			return append(m.metrics.PropsOptions(kind), m.tracing.PropsOptions()...)
+		},
 	})
 	if err := m.hub.Start(ctx); err != nil {
 		return err
@@ -114,6 +135,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		WSSendQueue:     cfg.WSSendQueue,
 		RateLimit:       cfg.RateLimit,
 		RateBurst:       cfg.RateBurst,
+		Metrics:         m.metrics.Write,
+		Observe:         m.observe,
+	})
+	srv := m.srv
+	m.metrics.RegisterSessions(func() (int64, int64, int64) {
+		st := srv.Stats()
+		return st.WSVisitor, st.WSOperator, st.LongPolls
 	})
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.srv.Serve(m.ln) }()
@@ -157,6 +185,12 @@ func (m *Main) Close() error {
 		errs = append(errs, m.cluster.close())
 		m.cluster = nil
 	}
+	if m.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.tracing.Shutdown(ctx))
+		cancel()
+		m.tracing = nil
+	}
 	if m.writer != nil {
 		errs = append(errs, m.writer.Close())
 		m.writer = nil
@@ -166,6 +200,30 @@ func (m *Main) Close() error {
 		m.store = nil
 	}
 	return errors.Join(errs...)
+}
+
+// observe starts a request's span (continuing a W3C traceparent) and
+// records its route, status and duration.
+func (m *Main) observe(route string, header func(string) string) (func(context.Context) context.Context, func(int)) {
+	start := time.Now()
+	var span trace.Span
+	attach := func(c context.Context) context.Context { return c }
+	if t := m.tracing; t != nil && t.Enabled() {
+		var reqCtx context.Context
+		reqCtx, span = t.StartSpan(t.Extract(map[string]string{
+			"traceparent": header("traceparent"), "tracestate": header("tracestate"),
+		}), "HTTP "+route)
+		sc := trace.SpanContextFromContext(reqCtx)
+		attach = func(c context.Context) context.Context { return trace.ContextWithSpanContext(c, sc) }
+	}
+	metrics := m.metrics
+	return attach, func(status int) {
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			span.End()
+		}
+		metrics.HTTPRequest(route, status, time.Since(start))
+	}
 }
 
 // health is GET /health.

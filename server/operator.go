@@ -14,7 +14,7 @@ func (s *Server) operatorLogin(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	r, err := s.backend.OperatorLogin(c, login, password)
 	if err != nil {
@@ -43,7 +43,7 @@ func (s *Server) operatorSetStatus(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	if err := s.backend.OperatorSetStatus(c, tok, status); err != nil {
 		s.writeError(ctx, err)
@@ -68,7 +68,7 @@ func (s *Server) operatorAction(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	if err := s.backend.OperatorAction(c, req); err != nil {
 		s.writeError(ctx, err)
@@ -95,7 +95,7 @@ func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(s.opts.LongPollTimeout + callTimeout)
+	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout + callTimeout)
 	defer cancel()
 	u, err := s.backend.OperatorDelta(c, tok, since, s.opts.LongPollTimeout)
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	page, err := s.backend.OperatorHistory(c, tok, chatID, q.Before, q.Limit)
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *Server) operatorSocket(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serveSocket(ctx, sideOperator, func(c *wsConn) (func(), error) {
-		call, cancel := s.callContext(callTimeout)
+		call, cancel := s.callContext(ctx, callTimeout)
 		defer cancel()
 		return s.backend.OperatorSubscribe(call, tok, since, c)
 	})

@@ -53,6 +53,12 @@ type Options struct {
 	// by a trusted proxy in front (e.g. "X-Real-IP"); "" uses the peer's
 	// address. Used as the rate-limit key of init and login.
 	ClientIPHeader string
+	// Observe, when set, is called as each request starts with its route and
+	// a header reader. It returns attach, which carries the request's trace
+	// into the contexts of Backend calls, and done, called with the status
+	// when the answer is written (for a WebSocket, when the upgrade is). Both
+	// may be nil.
+	Observe func(route string, header func(name string) string) (attach func(context.Context) context.Context, done func(status int))
 	// MaxConns bounds the HTTP connections served at once and, separately,
 	// the open WebSockets; 0 means 262,144 of each.
 	MaxConns int
@@ -144,7 +150,7 @@ func New(opts Options) *Server {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &fasthttp.Server{
-		Handler:                      s.serveHTTP,
+		Handler:                      s.observe,
 		ErrorHandler:                 s.serveError,
 		Name:                         "chatnode",
 		MaxRequestBodySize:           opts.MaxBodyBytes,
@@ -255,10 +261,46 @@ func (s *Server) unregister(c *wsConn) {
 	}
 }
 
-// callContext returns the context of a Backend call that should take no
-// longer than d.
-func (s *Server) callContext(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.ctx, d)
+// callContext returns the context of a Backend call for the request ctx
+// that should take no longer than d. It carries the request's trace when
+// Observe set one.
+func (s *Server) callContext(ctx *fasthttp.RequestCtx, d time.Duration) (context.Context, context.CancelFunc) {
+	base := s.ctx
+	if attach, ok := ctx.UserValue(traceKey).(func(context.Context) context.Context); ok {
+		base = attach(base)
+	}
+	return context.WithTimeout(base, d)
+}
+
+// traceKey is the request user value holding Observe's attach function.
+const traceKey = "chatnode.trace"
+
+// observe wraps serveHTTP with the Observe hook.
+func (s *Server) observe(ctx *fasthttp.RequestCtx) {
+	if s.opts.Observe == nil {
+		s.serveHTTP(ctx)
+		return
+	}
+	attach, done := s.opts.Observe(routeName(ctx.Path()), func(name string) string { return string(ctx.Request.Header.Peek(name)) })
+	if attach != nil {
+		ctx.SetUserValue(traceKey, attach)
+	}
+	s.serveHTTP(ctx)
+	if done != nil {
+		done(ctx.Response.StatusCode())
+	}
+}
+
+// routeName is the route a path belongs to, for metrics and span names:
+// one of the known paths, or "other".
+func routeName(path []byte) string {
+	switch p := string(path); p {
+	case "/l/v/m/init", "/l/v/m/delta", "/l/v/m/action", "/l/v/m/history", "/ws/v/delta",
+		"/l/o/login", "/l/o/set-status", "/l/o/action", "/l/o/delta", "/l/o/history", "/ws/o/delta",
+		"/health", "/metrics":
+		return p
+	}
+	return "other"
 }
 
 // allow applies the rate limit to key, answering 429 when it is over.

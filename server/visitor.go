@@ -21,7 +21,7 @@ func (s *Server) visitorInit(ctx *fasthttp.RequestCtx, get params) {
 		s.writePollError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	u, err := s.backend.VisitorInit(c, req)
 	if err != nil {
@@ -53,7 +53,7 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(s.opts.LongPollTimeout + callTimeout)
+	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout + callTimeout)
 	defer cancel()
 	u, err := s.backend.VisitorDelta(c, auth, since, s.opts.LongPollTimeout)
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *Server) visitorAction(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	if err := s.backend.VisitorAction(c, req); err != nil {
 		s.writeError(ctx, err)
@@ -123,7 +123,7 @@ func (s *Server) visitorHistory(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	c, cancel := s.callContext(callTimeout)
+	c, cancel := s.callContext(ctx, callTimeout)
 	defer cancel()
 	page, err := s.backend.VisitorHistory(c, auth, q.Before, q.Limit)
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *Server) visitorSocket(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serveSocket(ctx, sideVisitor, func(c *wsConn) (func(), error) {
-		call, cancel := s.callContext(callTimeout)
+		call, cancel := s.callContext(ctx, callTimeout)
 		defer cancel()
 		return s.backend.VisitorSubscribe(call, auth, since, c)
 	})

@@ -1,0 +1,7 @@
+package telemetry
+
+// Unexported helpers the tests check directly.
+var (
+	FormatTraceparent = traceparent
+	Sampled           = sampled
+)
