@@ -95,7 +95,7 @@ func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout + callTimeout)
+	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout+callTimeout)
 	defer cancel()
 	u, err := s.backend.OperatorDelta(c, tok, since, s.opts.LongPollTimeout)
 	if err != nil {

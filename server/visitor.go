@@ -53,7 +53,7 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout + callTimeout)
+	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout+callTimeout)
 	defer cancel()
 	u, err := s.backend.VisitorDelta(c, auth, since, s.opts.LongPollTimeout)
 	if err != nil {
