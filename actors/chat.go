@@ -26,7 +26,7 @@ type chatActor struct {
 	self     *actor.PID
 	c        *messages.Chat
 	seq      int64 // the last seq given to a message
-	byClient map[string]*pendingMessage
+	byClient map[string]*pendingMessage // by clientKey(kind, client-side id)
 	w        writes
 	lastSeen time.Time
 	timer    *time.Timer
@@ -89,7 +89,8 @@ func (a *chatActor) Receive(ctx actor.Context) {
 			a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Position{Position: msg}}, true, false)
 		}
 	case *attachReplica:
-		if a.c != nil {
+		// An operator's view holds only open chats that are theirs.
+		if a.c != nil && (msg.side == chatnode.SideVisitor || (chatnode.ChatOpen(a.c.State) && a.c.OperatorId == msg.id)) {
 			a.sendSnapshot(ctx, msg.side, msg.id)
 		}
 	case *inactivityCheck:
@@ -134,7 +135,7 @@ func (a *chatActor) restore(c *messages.Chat) {
 			a.seq = m.Seq
 		}
 		if m.ClientSideId != "" {
-			a.byClient[m.ClientSideId] = &pendingMessage{msg: m, durable: true}
+			a.byClient[clientKey(m.Kind, m.ClientSideId)] = &pendingMessage{msg: m, durable: true}
 		}
 	}
 	a.armTimer()
@@ -153,7 +154,7 @@ func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 		a.c.Messages = append(a.c.Messages, msg.first)
 		changes = append(changes, store.Change{Message: storeMessage(msg.first)})
 		if msg.first.ClientSideId != "" {
-			a.byClient[msg.first.ClientSideId] = &pendingMessage{msg: msg.first, durable: true}
+			a.byClient[clientKey(msg.first.Kind, msg.first.ClientSideId)] = &pendingMessage{msg: msg.first, durable: true}
 		}
 	}
 	sender := ctx.Sender()
@@ -219,6 +220,10 @@ func (a *chatActor) operatorCall(ctx actor.Context, opID string, req *OperatorRe
 	}
 }
 
+// clientKey indexes a message by its client-side id. Client ids belong to a
+// client, so a visitor's and an operator's messages never collide.
+func clientKey(kind, clientID string) string { return kind + "\x00" + clientID }
+
 // answer sends msg to a requester that may be absent (a plain send).
 func answer(ctx actor.Context, to *actor.PID, msg any) {
 	if to != nil {
@@ -240,7 +245,8 @@ func (h *Hub) checkText(text string) error {
 }
 
 func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, text, clientID string) {
-	if p, ok := a.byClient[clientID]; ok && clientID != "" {
+	key := clientKey(kind, clientID)
+	if p, ok := a.byClient[key]; ok && clientID != "" {
 		if p.durable {
 			ctx.Respond(&reply{})
 		} else {
@@ -259,11 +265,11 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 	m := a.newMessage(kind, authorID, authorName, text, clientID)
 	p := &pendingMessage{msg: m, waiters: []*actor.PID{ctx.Sender()}}
 	if clientID != "" {
-		a.byClient[clientID] = p
+		a.byClient[key] = p
 	}
 	a.w.submit(ctx, []store.Change{{Message: storeMessage(m)}}, func(err error) {
 		if err != nil {
-			delete(a.byClient, clientID)
+			delete(a.byClient, key)
 			for _, w := range p.waiters {
 				ctx.Send(w, &reply{err: err})
 			}

@@ -15,7 +15,7 @@ func (a *operatorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 		if v, ok := a.chats[ev.ChatId]; ok && ev.Version < v.Version {
 			return
 		}
-		if snap.Snapshot.OperatorId != a.acct.ID {
+		if snap.Snapshot.OperatorId != a.acct.ID || !chatnode.ChatOpen(snap.Snapshot.State) {
 			return
 		}
 		a.chats[ev.ChatId] = snap.Snapshot

@@ -214,7 +214,6 @@ func TestStartRefusesBrokenStore(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the chatnode binary")
 	}
-	t.Skip("known bug: store.Open returns a typed nil Store on failure and Main.Close panics on it (store/store.go Open); remove this skip with the fix")
 	bin := buildChatnode(t)
 	for _, tc := range []struct {
 		name    string

@@ -176,7 +176,6 @@ func TestSessionFlow(t *testing.T) {
 // TestOperatorDropsClosedChat: once a chat closes, the operator's stream
 // deletes it and never brings it back.
 func TestOperatorDropsClosedChat(t *testing.T) {
-	t.Skip("known bug: the operator's replica takes a closed chat back (actors/operator_view.go apply); remove this skip with the fix")
 	n := mustRunMain(t)
 	v, op, chatID := openChat(t, n, "close me")
 	ows := n.mustDial(t, "/ws/o/delta", pairs("auth-token", op.Token, "since", "0"))
@@ -407,7 +406,6 @@ func TestClientSideIDOnce(t *testing.T) {
 // TestClientSideIDPerAuthor: a client-side id is the sender's own; the
 // same id from the visitor and from the operator makes two messages.
 func TestClientSideIDPerAuthor(t *testing.T) {
-	t.Skip("known bug: resends are deduplicated by client-side id across authors (actors/chat.go byClient, the store's unique index); remove this skip with the fix")
 	n := mustRunMain(t)
 	v, op, chatID := openChat(t, n, "same id")
 	v.mustAct(t, "chat.message", "message", "from the visitor", "client-side-id", "same")

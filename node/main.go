@@ -81,7 +81,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("otlp_endpoint %q: %w", cfg.OTLPEndpoint, err)
 	}
-	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger, OnBatch: m.metrics.StoreBatch})
+	// Actors are created until the hub stops: they read these, not m's
+	// fields, which Close clears.
+	metrics, tracing := m.metrics, m.tracing
+	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger, OnBatch: metrics.StoreBatch})
 	var clusterOpts *actors.ClusterOptions
 	if cfg.Mode != config.ModeStandalone {
 		m.cluster, err = dialCluster(ctx, cfg, m.Logger, m.metrics.MQHooks())
@@ -108,7 +111,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics:               m.metrics,
 		ActorSystemMetrics:    cfg.ActorSystemMetrics,
 		PropsOptions: func(kind string) []actor.PropsOption {
-			return append(m.metrics.PropsOptions(kind), m.tracing.PropsOptions()...)
+			return append(metrics.PropsOptions(kind), tracing.PropsOptions()...)
 		},
 	})
 	if err := m.hub.Start(ctx); err != nil {

@@ -197,7 +197,7 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT DO NOTHING`
 	pgMessageTaken = `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1)
-		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $2 AND client_side_id = $3 AND client_side_id <> '')`
+		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $2 AND kind = $4 AND client_side_id = $3 AND client_side_id <> '')`
 	pgUpsertOperator = `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -243,7 +243,7 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 	// message if only its seq collided.
 	for _, m := range skipped {
 		var dup bool
-		if err := tx.QueryRow(ctx, pgMessageTaken, m.ID, m.ChatID, m.ClientSideID).Scan(&dup); err != nil {
+		if err := tx.QueryRow(ctx, pgMessageTaken, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
 			return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 		}
 		if !dup {

@@ -211,7 +211,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`},
 		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)
-			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND client_side_id = ? AND client_side_id <> '')`},
+			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND client_side_id = ? AND kind = ? AND client_side_id <> '')`},
 		{&s.upsertOperator, `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -326,7 +326,7 @@ func (b *sqliteBatch) insertMessage(m *Message) error {
 	// Skipped: fine if it is a retry of a stored message, a lost message if
 	// only its seq collided.
 	var dup bool
-	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ID, m.ChatID, m.ClientSideID).Scan(&dup); err != nil {
+	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
 		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 	}
 	if !dup {

@@ -180,10 +180,19 @@ const (
 // KindPostgres at dsn.
 func Open(ctx context.Context, kind, dataDir, dsn string) (Store, error) {
 	switch kind {
+	// A failed open returns a nil interface, not one holding a nil pointer.
 	case KindSQLite:
-		return OpenSQLite(ctx, dataDir)
+		s, err := OpenSQLite(ctx, dataDir)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case KindPostgres:
-		return OpenPostgres(ctx, dsn)
+		p, err := OpenPostgres(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	default:
 		return nil, fmt.Errorf("store: unknown kind %q (want %q or %q)", kind, KindSQLite, KindPostgres)
 	}

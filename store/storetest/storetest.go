@@ -269,6 +269,12 @@ func testMessageIdempotentOnClientSideID(t *testing.T, s store.Store) {
 	mustApply(t, s, store.Change{Message: retry})
 	equal(t, "after retry", mustMessages(t, s, "c1", 0, 0), []store.Message{*m})
 
+	// The same client id from the other side of the chat is another
+	// message: client ids belong to a client.
+	fromOperator := message("c1", 4, at(5))
+	fromOperator.Kind, fromOperator.ClientSideID = store.MessageOperator, m.ClientSideID
+	mustApply(t, s, store.Change{Message: fromOperator})
+
 	// The same client id in another chat is another message.
 	other := message("c2", 1, at(2))
 	other.ClientSideID = m.ClientSideID
@@ -276,7 +282,7 @@ func testMessageIdempotentOnClientSideID(t *testing.T, s store.Store) {
 	info1, info2 := message("c1", 2, at(3)), message("c1", 3, at(4))
 	info1.ClientSideID, info2.ClientSideID = "", ""
 	mustApply(t, s, store.Change{Message: other}, store.Change{Message: info1}, store.Change{Message: info2})
-	equal(t, "c1", mustMessages(t, s, "c1", 0, 0), []store.Message{*m, *info1, *info2})
+	equal(t, "c1", mustMessages(t, s, "c1", 0, 0), []store.Message{*m, *info1, *info2, *fromOperator})
 	equal(t, "c2", mustMessages(t, s, "c2", 0, 0), []store.Message{*other})
 }
 
