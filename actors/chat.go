@@ -25,7 +25,7 @@ type chatActor struct {
 	id       string
 	self     *actor.PID
 	c        *messages.Chat
-	seq      int64 // the last seq given to a message
+	seq      int64                      // the last seq given to a message
 	byClient map[string]*pendingMessage // by clientKey(kind, client-side id)
 	w        writes
 	lastSeen time.Time
