@@ -31,11 +31,15 @@ type visitorActor struct {
 	// openElsewhere: chatID is open (the chats directory said so) and its
 	// snapshot has not arrived yet.
 	openElsewhere bool
-	view          *messages.Chat
-	feed          *feed
-	w             writes
-	lastSeen      time.Time
-	timer         *time.Timer
+	// deferred holds requests for the visitor's state that came before the
+	// open chat's snapshot; they are served when it arrives.
+	deferred []deferredRequest
+	waitOver *time.Timer
+	view     *messages.Chat
+	feed     *feed
+	w        writes
+	lastSeen time.Time
+	timer    *time.Timer
 }
 
 func newVisitorActor(h *Hub, id string) *visitorActor {
@@ -58,7 +62,12 @@ func (a *visitorActor) Receive(ctx actor.Context) {
 		a.feed.close(ctx)
 	case *persisted:
 		a.w.done(msg.err)
+	case *snapshotWaitOver:
+		a.replayDeferred(ctx)
 	case *visitorInit:
+		if a.deferUntilSnapshot(ctx) {
+			return
+		}
 		a.init(ctx, msg)
 	case *messages.ChatEvent:
 		a.apply(ctx, msg)
@@ -100,8 +109,14 @@ func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
 	case *visitorCall:
 		a.call(ctx, m.req)
 	case *feedPoll:
+		if a.deferUntilSnapshot(ctx) {
+			return
+		}
 		a.feed.serve(ctx, m.since, m.wait, func() json.RawMessage { return a.full(auth.PageID) })
 	case *feedSubscribe:
+		if a.deferUntilSnapshot(ctx) {
+			return
+		}
 		a.feed.attach(ctx, m.since, m.sink, func() json.RawMessage { return a.full(auth.PageID) })
 	case *authCheck:
 		ctx.Respond(&reply{})
@@ -294,4 +309,46 @@ func (a *visitorActor) checkIdle(ctx actor.Context) {
 		return
 	}
 	a.armIdle()
+}
+
+// deferredRequest is a request held until the chat's snapshot arrives.
+type deferredRequest struct {
+	msg    any
+	sender *actor.PID
+}
+
+// snapshotWaitOver ends the wait for a snapshot that did not come.
+type snapshotWaitOver struct{}
+
+// snapshotWait bounds how long state requests wait for the open chat's
+// snapshot (it comes from another node in a cluster).
+const snapshotWait = 2 * time.Second
+
+// deferUntilSnapshot holds the current message while the visitor's open
+// chat is known but its snapshot has not arrived, so that a full update
+// never leaves the chat out. It reports whether it held the message.
+func (a *visitorActor) deferUntilSnapshot(ctx actor.Context) bool {
+	if !a.openElsewhere || (a.view != nil && a.view.Id == a.chatID) {
+		return false
+	}
+	a.deferred = append(a.deferred, deferredRequest{msg: ctx.Message(), sender: ctx.Sender()})
+	if a.waitOver == nil {
+		self, root := a.self, a.h.system.Root
+		a.waitOver = time.AfterFunc(snapshotWait, func() { root.Send(self, &snapshotWaitOver{}) })
+	}
+	return true
+}
+
+// replayDeferred serves the held requests again, with their senders.
+func (a *visitorActor) replayDeferred(ctx actor.Context) {
+	if a.waitOver != nil {
+		a.waitOver.Stop()
+		a.waitOver = nil
+	}
+	a.openElsewhere = false
+	held := a.deferred
+	a.deferred = nil
+	for _, d := range held {
+		ctx.RequestWithCustomSender(a.self, d.msg, d.sender)
+	}
 }

@@ -114,6 +114,10 @@ type Config struct {
 	TLSCertFile string
 	// TLSKeyFile is the private key of TLSCertFile (key tls_key_file).
 	TLSKeyFile string
+	// RealIPHeader names the header a trusted proxy in front sets to the
+	// client's address (key real_ip_header, e.g. X-Real-IP); the per-address
+	// rate limit of init and login uses it. Empty: the peer's address.
+	RealIPHeader string
 	// QueueViewSize is how many waiting chats an operator's queue view
 	// shows, oldest first (key queue_view_size, default 100).
 	QueueViewSize int

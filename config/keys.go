@@ -85,6 +85,15 @@ func keySpecs() []keySpec {
 			c.AuthSecret = v
 			return ""
 		}},
+		{"real_ip_header", func(c *Config, v string) string {
+			for _, r := range v {
+				if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+					return "must be a header name such as X-Real-IP"
+				}
+			}
+			c.RealIPHeader = v
+			return ""
+		}},
 		{"queue_view_size", func(c *Config, v string) string { return setInt(&c.QueueViewSize, v, 1, 10000) }},
 		{"actor_system_metrics", func(c *Config, v string) string { return setBool(&c.ActorSystemMetrics, v) }},
 		{"tls_cert_file", func(c *Config, v string) string { c.TLSCertFile = v; return "" }},

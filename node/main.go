@@ -138,6 +138,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		WSSendQueue:     cfg.WSSendQueue,
 		RateLimit:       cfg.RateLimit,
 		RateBurst:       cfg.RateBurst,
+		ClientIPHeader:  cfg.RealIPHeader,
 		Metrics:         m.metrics.Write,
 		Observe:         m.observe,
 	})
