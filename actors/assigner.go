@@ -156,7 +156,7 @@ func (a *assignerActor) settle(ctx actor.Context) {
 	a.tellPositions(ctx)
 	a.h.presence.update(a.b)
 	if m := a.h.opts.Metrics; m != nil {
-		lengths := map[string]int{}
+		lengths := map[string]int{"": 0}
 		for _, d := range a.h.accounts.order {
 			lengths[d.Key] = 0
 		}

@@ -44,7 +44,7 @@ type pendingMessage struct {
 }
 
 func newChatActor(h *Hub, id string) *chatActor {
-	return &chatActor{h: h, id: id, byClient: make(map[string]*pendingMessage), w: writes{w: h.writer}}
+	return &chatActor{h: h, id: id, byClient: make(map[string]*pendingMessage), w: writes{w: h.writer, t: h.opts.Tracing}}
 }
 
 // chatRecover restores a chat from the store when a node starts.

@@ -65,6 +65,7 @@ type chatCreate struct {
 // actor, which has checked the visitor's auth.
 type visitorChatCall struct {
 	visitorID string
+	chatID    string // for telemetry; the route names the chat
 	req       *VisitorRequest
 }
 
@@ -132,7 +133,13 @@ func (r *route) WrappedMessage() any { return r.msg }
 
 // EntityIDs lets telemetry label spans of visitor actions.
 func (c *visitorChatCall) EntityIDs() (chatID, operatorID, visitorID string) {
-	return "", c.req.OperatorID, c.visitorID
+	return c.chatID, "", c.visitorID
+}
+
+// EntityIDs lets telemetry label spans of visitor requests.
+func (c *visitorCall) EntityIDs() (chat, operator, visitor string) {
+	id, _ := visitorID(c.req.Auth.PageID)
+	return "", "", id
 }
 
 // EntityIDs lets telemetry label spans of operator actions.

@@ -29,7 +29,7 @@ type operatorActor struct {
 
 func newOperatorActor(h *Hub, acct *config.Operator, st *store.OperatorState) *operatorActor {
 	a := &operatorActor{h: h, acct: acct, status: chatnode.StatusOffline,
-		chats: make(map[string]*messages.Chat), queue: make(map[string]*queueEntry), w: writes{w: h.writer}}
+		chats: make(map[string]*messages.Chat), queue: make(map[string]*queueEntry), w: writes{w: h.writer, t: h.opts.Tracing}}
 	if st != nil {
 		a.status, a.lastAssigned = st.Status, micros(st.LastAssignedAt)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/chatnode/chatnode/messages"
 	"github.com/chatnode/chatnode/store"
+	"github.com/chatnode/chatnode/telemetry"
 )
 
 // Submitter is the write side of the store as actors use it: the group
@@ -22,6 +23,7 @@ type Submitter interface {
 // a *persisted message.
 type writes struct {
 	w       Submitter
+	t       *telemetry.Tracing // carries the writing message's trace to the continuation
 	pending []func(error)
 }
 
@@ -34,6 +36,11 @@ func (p *writes) submit(ctx actor.Context, changes []store.Change, then func(err
 	}
 	p.pending = append(p.pending, then)
 	self, root := ctx.Self(), ctx.ActorSystem().Root
+	if t := p.t; t != nil && t.Enabled() {
+		tc := t.ContextOf(ctx)
+		p.w.Submit(changes, func(err error) { root.Send(self, t.Envelope(tc, &persisted{err: err}, nil)) })
+		return
+	}
 	p.w.Submit(changes, func(err error) { root.Send(self, &persisted{err: err}) })
 }
 

@@ -43,7 +43,7 @@ type visitorActor struct {
 }
 
 func newVisitorActor(h *Hub, id string) *visitorActor {
-	return &visitorActor{h: h, id: id, w: writes{w: h.writer}}
+	return &visitorActor{h: h, id: id, w: writes{w: h.writer, t: h.opts.Tracing}}
 }
 
 // Receive implements actor.Actor.
@@ -242,7 +242,7 @@ func (a *visitorActor) call(ctx actor.Context, req *VisitorRequest) {
 }
 
 func (a *visitorActor) forward(ctx actor.Context, req *VisitorRequest) {
-	ctx.RequestWithCustomSender(a.h.chats, &route{id: a.chatID, msg: &visitorChatCall{visitorID: a.id, req: req}}, ctx.Sender())
+	ctx.RequestWithCustomSender(a.h.chats, &route{id: a.chatID, msg: &visitorChatCall{visitorID: a.id, chatID: a.chatID, req: req}}, ctx.Sender())
 }
 
 // startChat opens a new chat, with text as its first message when given.

@@ -85,6 +85,7 @@ func TestBadINIValues(t *testing.T) {
 		{"retention_days", "retention_days = -1\n", []loc{{"main.ini", 1, "retention_days"}}},
 		{"otlp_endpoint", "otlp_endpoint = localhost:4318\n", []loc{{"main.ini", 1, "otlp_endpoint"}}},
 		{"trace_sample_ratio", "trace_sample_ratio = 1.5\n", []loc{{"main.ini", 1, "trace_sample_ratio"}}},
+		{"trace_sample_ratio zero", "trace_sample_ratio = 0\n", []loc{{"main.ini", 1, "trace_sample_ratio"}}},
 		{"accounts_file missing", "\naccounts_file = /nonexistent/accounts.json\n", []loc{{"main.ini", 2, "accounts_file"}}},
 		{"cert without key", "tls_cert_file = /x.crt\n", []loc{{"main.ini", 0, "tls_key_file"}}},
 		{"key without cert", "tls_key_file = /x.key\n", []loc{{"main.ini", 0, "tls_cert_file"}}},

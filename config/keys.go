@@ -100,7 +100,9 @@ func keySpecs() []keySpec {
 		{"tls_key_file", func(c *Config, v string) string { c.TLSKeyFile = v; return "" }},
 		{"otlp_endpoint", func(c *Config, v string) string { c.OTLPEndpoint = v; return checkHTTPURL(v) }},
 		{"trace_sample_ratio", func(c *Config, v string) string {
-			return setFloat(&c.TraceSampleRatio, v, 0, 1, true)
+			// 0 would record nothing: leave otlp_endpoint unset to turn
+			// tracing off.
+			return setFloat(&c.TraceSampleRatio, v, 0, 1, false)
 		}},
 	}
 }

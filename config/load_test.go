@@ -194,7 +194,7 @@ assign_tick = 250ms
 chat_inactivity_timeout = 0
 visitor_idle_timeout = 1h30m
 rate_limit = 2.5
-trace_sample_ratio = 0
+trace_sample_ratio = 0.05
 retention_days = 30
 max_message_length = 100
 max_body_bytes = 1024
@@ -202,7 +202,7 @@ max_body_bytes = 1024
 	c := mustLoad(t, "--config", path)
 	if c.AssignTick != 250*time.Millisecond || c.ChatInactivityTimeout != 0 ||
 		c.VisitorIdleTimeout != 90*time.Minute || c.RateLimit != 2.5 ||
-		c.TraceSampleRatio != 0 || c.RetentionDays != 30 || c.MaxMessageLength != 100 || c.MaxBodyBytes != 1024 {
+		c.TraceSampleRatio != 0.05 || c.RetentionDays != 30 || c.MaxMessageLength != 100 || c.MaxBodyBytes != 1024 {
 		t.Fatalf("got %+v", c)
 	}
 }
