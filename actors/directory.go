@@ -71,6 +71,10 @@ func (d *directory) Receive(ctx actor.Context) {
 			d.hook(ctx, msg.msg)
 		}
 		ctx.RequestWithCustomSender(pid, msg.msg, ctx.Sender())
+	case *toAll:
+		for _, pid := range d.children {
+			ctx.Send(pid, msg.msg)
+		}
 	case *passivate:
 		if pid, ok := d.children[msg.id]; ok {
 			delete(d.children, msg.id)

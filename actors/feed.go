@@ -126,12 +126,17 @@ func (f *feed) subscribe(s Sink) int64 {
 
 // close answers every held poll with an empty update and forgets sinks.
 func (f *feed) close(ctx actor.Context) {
+	f.release(ctx)
+	f.sinks = make(map[int64]Sink)
+}
+
+// release answers every held poll with an empty update.
+func (f *feed) release(ctx actor.Context) {
 	for id, p := range f.polls {
 		p.timer.Stop()
 		ctx.Send(p.to, &Update{})
 		delete(f.polls, id)
 	}
-	f.sinks = make(map[int64]Sink)
 }
 
 // pollExpired is sent by a held poll's timer.

@@ -125,6 +125,7 @@ type Hub struct {
 	runID string // distinguishes this process's event ids from earlier runs
 
 	lastChatID atomic.Int64
+	stopping   atomic.Bool // Release was called: long polls are not held
 	stopOnce   sync.Once
 	recovered  []*messages.Chat // open chats read at Start, until spawned
 }
@@ -262,6 +263,22 @@ func (h *Hub) recoverChats(snap *store.Snapshot) []any {
 		}
 	}
 	return append(holds, queued...)
+}
+
+// Release answers every held long poll now and holds no new ones: call it
+// when the node starts stopping, before the server waits for its requests.
+func (h *Hub) Release() {
+	h.stopping.Store(true)
+	h.system.Root.Send(h.visitors, &toAll{msg: &releasePolls{}})
+	h.system.Root.Send(h.operators, &toAll{msg: &releasePolls{}})
+}
+
+// pollWait is how long a long poll may be held: not at all once stopping.
+func (h *Hub) pollWait(wait time.Duration) time.Duration {
+	if h.stopping.Load() {
+		return 0
+	}
+	return wait
 }
 
 // Stop ends every actor: held long polls are answered empty.

@@ -156,3 +156,10 @@ func (c *chatCreate) EntityIDs() (chatID, operatorID, visitorID string) {
 func (c *operatorCall) EntityIDs() (chatID, operatorID, visitorID string) {
 	return c.req.ChatID, "", ""
 }
+
+// toAll asks a directory to send msg to every child it has.
+type toAll struct{ msg any }
+
+// releasePolls makes a stream answer its held long polls now (the node is
+// stopping).
+type releasePolls struct{}

@@ -63,13 +63,15 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 	case *queueSnapshot:
 		a.replaceQueue(ctx, msg.entries)
 	case *feedPoll:
-		a.feed.serve(ctx, msg.since, msg.wait, a.full)
+		a.feed.serve(ctx, msg.since, a.h.pollWait(msg.wait), a.full)
 	case *feedSubscribe:
 		a.feed.attach(ctx, msg.since, msg.sink, a.full)
 	case *pollExpired:
 		a.feed.expire(ctx, msg.id)
 	case *unsubscribe:
 		delete(a.feed.sinks, msg.id)
+	case *releasePolls:
+		a.feed.release(ctx)
 	}
 }
 

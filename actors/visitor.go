@@ -75,6 +75,8 @@ func (a *visitorActor) Receive(ctx actor.Context) {
 		a.feed.expire(ctx, msg.id)
 	case *unsubscribe:
 		delete(a.feed.sinks, msg.id)
+	case *releasePolls:
+		a.feed.release(ctx)
 	case *idleCheck:
 		a.checkIdle(ctx)
 	default:
@@ -112,7 +114,7 @@ func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
 		if a.deferUntilSnapshot(ctx) {
 			return
 		}
-		a.feed.serve(ctx, m.since, m.wait, func() json.RawMessage { return a.full(auth.PageID) })
+		a.feed.serve(ctx, m.since, a.h.pollWait(m.wait), func() json.RawMessage { return a.full(auth.PageID) })
 	case *feedSubscribe:
 		if a.deferUntilSnapshot(ctx) {
 			return

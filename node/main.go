@@ -174,6 +174,9 @@ func (m *Main) Close() error {
 		close(m.stopPurge)
 		m.stopPurge = nil
 	}
+	if m.hub != nil {
+		m.hub.Release() // held long polls end now, not at their timeout
+	}
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		errs = append(errs, m.srv.Shutdown(ctx))
