@@ -118,9 +118,13 @@ func (h *Hub) VisitorHistory(ctx context.Context, auth VisitorAuth, before strin
 	return historyPage(msgs, limit), nil
 }
 
+// clampLimit is a history page's size: 100 by default, at most 500.
 func clampLimit(limit int) int {
-	if limit <= 0 || limit > 100 {
+	switch {
+	case limit <= 0:
 		return 100
+	case limit > 500:
+		return 500
 	}
 	return limit
 }
