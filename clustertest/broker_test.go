@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -27,10 +28,10 @@ type sentLog struct {
 	lastErr  string
 }
 
-func (l *sentLog) record(text string, a answer, err error) {
+func (l *sentLog) record(text string, a testservices.Answer, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err == nil && a.ok() {
+	if err == nil && a.OK() {
 		l.accepted = append(l.accepted, text)
 		return
 	}
@@ -98,7 +99,7 @@ func TestBrokerRestart(t *testing.T) {
 	var visitorSent, operatorSent sentLog
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	sender := func(log *sentLog, prefix string, send func(text string) (answer, error)) {
+	sender := func(log *sentLog, prefix string, send func(text string) (testservices.Answer, error)) {
 		defer wg.Done()
 		for i := 0; ; i++ {
 			text := fmt.Sprintf("%s-%04d", prefix, i)
@@ -112,10 +113,10 @@ func TestBrokerRestart(t *testing.T) {
 		}
 	}
 	wg.Add(2)
-	go sender(&visitorSent, "v", func(text string) (answer, error) {
+	go sender(&visitorSent, "v", func(text string) (testservices.Answer, error) {
 		return v.act(onMaster, "chat.message", "message", text, "client-side-id", text)
 	})
-	go sender(&operatorSent, "o", func(text string) (answer, error) {
+	go sender(&operatorSent, "o", func(text string) (testservices.Answer, error) {
 		return op.message(onSlave, chatID, text, text)
 	})
 	defer func() {

@@ -5,17 +5,17 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/chatnode/chatnode/internal/testservices"
 )
 
 // endpoint is where a client sends requests: a node, or nginx in front.
@@ -51,73 +51,22 @@ func newEndpoint(addr string, tc *tls.Config) *endpoint {
 	}
 }
 
-// answer is an HTTP answer.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (a answer) String() string { return fmt.Sprintf("%d %s", a.Status, a.Body) }
-
-// ok reports whether the answer is 200 {"result":"ok"}.
-func (a answer) ok() bool {
-	var r struct {
-		Result string `json:"result"`
-	}
-	return a.Status == http.StatusOK && json.Unmarshal(a.Body, &r) == nil && r.Result == "ok"
-}
-
 // do sends a request; form is the query of a GET and the body of a POST.
-func (e *endpoint) do(method, path string, form url.Values) (answer, error) {
+func (e *endpoint) do(method, path string, form url.Values) (testservices.Answer, error) {
 	return e.doContext(context.Background(), method, path, form)
 }
 
-func (e *endpoint) doContext(ctx context.Context, method, path string, form url.Values) (answer, error) {
-	u := e.base + path
-	var body io.Reader
-	if method == http.MethodGet {
-		if len(form) > 0 {
-			u += "?" + form.Encode()
-		}
-	} else {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return answer{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	return answer{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+func (e *endpoint) doContext(ctx context.Context, method, path string, form url.Values) (testservices.Answer, error) {
+	return testservices.Send(ctx, e.client, method, e.base+path, form, nil)
 }
 
-func (e *endpoint) mustDo(tb testing.TB, method, path string, form url.Values) answer {
+func (e *endpoint) mustDo(tb testing.TB, method, path string, form url.Values) testservices.Answer {
 	tb.Helper()
 	a, err := e.do(method, path, form)
 	if err != nil {
 		tb.Fatalf("%s %s%s: %v", method, e.base, path, err)
 	}
 	return a
-}
-
-// form turns key, value, key, value... into url.Values.
-func form(kv ...string) url.Values {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v
 }
 
 // visitor is a visit session.
@@ -134,10 +83,10 @@ func newVisitor(tb testing.TB, e *endpoint) *visitor {
 
 // initVisitor opens a visit session through e and returns the init answer
 // too.
-func initVisitor(tb testing.TB, e *endpoint) (*visitor, answer) {
+func initVisitor(tb testing.TB, e *endpoint) (*visitor, testservices.Answer) {
 	tb.Helper()
-	a := e.mustDo(tb, http.MethodGet, "/l/v/m/init", form("event", "init", "since", "0",
-		"device-id", "d-"+randomHex(6), "platform", "web", "location", "x", "title", "t"))
+	a := e.mustDo(tb, http.MethodGet, "/l/v/m/init", testservices.Form("event", "init", "since", "0",
+		"device-id", "d-"+testservices.RandomHex(6), "platform", "web", "location", "x", "title", "t"))
 	var u struct {
 		FullUpdate struct {
 			PageID    string `json:"pageId"`
@@ -151,11 +100,11 @@ func initVisitor(tb testing.TB, e *endpoint) (*visitor, answer) {
 }
 
 func (v *visitor) auth(kv ...string) url.Values {
-	return form(append([]string{"page-id", v.pageID, "auth-token", v.authToken}, kv...)...)
+	return testservices.Form(append([]string{"page-id", v.pageID, "auth-token", v.authToken}, kv...)...)
 }
 
 // act sends a visitor action through e.
-func (v *visitor) act(e *endpoint, action string, kv ...string) (answer, error) {
+func (v *visitor) act(e *endpoint, action string, kv ...string) (testservices.Answer, error) {
 	return e.do(http.MethodPost, "/l/v/m/action", v.auth(append([]string{"action", action}, kv...)...))
 }
 
@@ -163,7 +112,7 @@ func (v *visitor) act(e *endpoint, action string, kv ...string) (answer, error) 
 func (v *visitor) mustAct(tb testing.TB, e *endpoint, action string, kv ...string) {
 	tb.Helper()
 	a, err := v.act(e, action, kv...)
-	if err != nil || !a.ok() {
+	if err != nil || !a.OK() {
 		tb.Fatalf("visitor %s through %s: %v %v", action, e.base, a, err)
 	}
 }
@@ -214,9 +163,9 @@ func login(tb testing.TB, e *endpoint) *operator {
 }
 
 // loginAnswer logs alice in through e and returns the login answer too.
-func loginAnswer(tb testing.TB, e *endpoint) (*operator, answer) {
+func loginAnswer(tb testing.TB, e *endpoint) (*operator, testservices.Answer) {
 	tb.Helper()
-	a := e.mustDo(tb, http.MethodPost, "/l/o/login", form("login", "alice", "password", "password"))
+	a := e.mustDo(tb, http.MethodPost, "/l/o/login", testservices.Form("login", "alice", "password", "password"))
 	var r struct {
 		AuthToken string `json:"authToken"`
 	}
@@ -227,31 +176,31 @@ func loginAnswer(tb testing.TB, e *endpoint) (*operator, answer) {
 }
 
 // setStatus sets the operator's status through e.
-func (o *operator) setStatus(tb testing.TB, e *endpoint, status string) answer {
+func (o *operator) setStatus(tb testing.TB, e *endpoint, status string) testservices.Answer {
 	tb.Helper()
-	a := e.mustDo(tb, http.MethodPost, "/l/o/set-status", form("auth-token", o.token, "status", status))
-	if !a.ok() {
+	a := e.mustDo(tb, http.MethodPost, "/l/o/set-status", testservices.Form("auth-token", o.token, "status", status))
+	if !a.OK() {
 		tb.Fatalf("set-status %s through %s: %v", status, e.base, a)
 	}
 	return a
 }
 
 // message sends a message in chatID through e.
-func (o *operator) message(e *endpoint, chatID, text, clientSideID string) (answer, error) {
-	return e.do(http.MethodPost, "/l/o/action", form("auth-token", o.token, "action", "chat.message",
+func (o *operator) message(e *endpoint, chatID, text, clientSideID string) (testservices.Answer, error) {
+	return e.do(http.MethodPost, "/l/o/action", testservices.Form("auth-token", o.token, "action", "chat.message",
 		"chat-id", chatID, "message", text, "client-side-id", clientSideID))
 }
 
 // state returns the operator's full state as e serves it.
 func (o *operator) state(e *endpoint) (*stream, error) {
-	return fetchState(e, "/l/o/delta", form("auth-token", o.token, "since", "0"))
+	return fetchState(e, "/l/o/delta", testservices.Form("auth-token", o.token, "since", "0"))
 }
 
 // socket opens the operator's WebSocket on e and applies its frames to a
 // stream until the test ends. It returns the handshake answer too.
 func (o *operator) socket(tb testing.TB, e *endpoint) (*stream, *http.Response) {
 	tb.Helper()
-	u := e.ws + "/ws/o/delta?" + form("auth-token", o.token, "since", "0").Encode()
+	u := e.ws + "/ws/o/delta?" + testservices.Form("auth-token", o.token, "since", "0").Encode()
 	conn, resp, err := e.dialer.Dial(u, nil)
 	if err != nil {
 		tb.Fatalf("operator WebSocket through %s: %v", e.ws, err)

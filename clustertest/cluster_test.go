@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -55,7 +56,7 @@ func TestChatAcrossNodes(t *testing.T) {
 	chatID := waitAssigned(t, opStream)
 
 	v.mustAct(t, master.endpoint, "chat.message", "message", "from the visitor", "client-side-id", "v-1")
-	if a, err := op.message(slave.endpoint, chatID, "from the operator", "o-1"); err != nil || !a.ok() {
+	if a, err := op.message(slave.endpoint, chatID, "from the operator", "o-1"); err != nil || !a.OK() {
 		t.Fatalf("operator message on the slave: %v %v", a, err)
 	}
 	texts := []string{"first question", "from the visitor", "from the operator"}
@@ -96,7 +97,7 @@ func TestConcurrentMessageOrder(t *testing.T) {
 		for i := range perSender {
 			text := fmt.Sprintf("%s-%d-%02d", side, w, i)
 			var (
-				a   answer
+				a   testservices.Answer
 				err error
 			)
 			if side == "v" {
@@ -105,7 +106,7 @@ func TestConcurrentMessageOrder(t *testing.T) {
 				a, err = op.message(slave.endpoint, chatID, text, text)
 			}
 			mu.Lock()
-			if err != nil || !a.ok() {
+			if err != nil || !a.OK() {
 				fails = append(fails, fmt.Sprintf("%s: %v %v", text, a, err))
 			}
 			texts = append(texts, text)

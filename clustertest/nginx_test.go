@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -90,7 +91,7 @@ func startNginx(tb testing.TB, c *cluster, master, slave *node) *endpoint {
 		port := freePort(tb)
 		conf := filepath.Join(dir, "nginx.conf")
 		writeFile(tb, conf, fmt.Sprintf(nginxConf, user, dir, upstreams, port, filepath.Join(deploy, "chatnode.conf")))
-		var log syncBuffer
+		var log testservices.SyncBuffer
 		cmd := exec.Command(bin, "-p", dir+"/", "-c", conf,
 			"-g", "daemon off; pid "+filepath.Join(dir, "nginx.pid")+"; error_log stderr;")
 		cmd.Stdout, cmd.Stderr = &log, &log
@@ -189,19 +190,19 @@ func testNginxRouting(t *testing.T, tls bool) {
 	servedBy("visitor init", a.Header, master)
 	vStream := v.follow(t, ngx)
 	a, err := v.act(ngx, "chat.start", "first-question", "through nginx", "client-side-id", "q-1")
-	if err != nil || !a.ok() {
+	if err != nil || !a.OK() {
 		t.Fatalf("chat.start through nginx: %v %v", a, err)
 	}
 	servedBy("chat.start", a.Header, master)
 	chatID := waitAssigned(t, opStream)
 
 	a, err = v.act(ngx, "chat.message", "message", "visitor via nginx", "client-side-id", "v-1")
-	if err != nil || !a.ok() {
+	if err != nil || !a.OK() {
 		t.Fatalf("visitor message through nginx: %v %v", a, err)
 	}
 	servedBy("visitor message", a.Header, master)
 	a, err = op.message(ngx, chatID, "operator via nginx", "o-1")
-	if err != nil || !a.ok() {
+	if err != nil || !a.OK() {
 		t.Fatalf("operator message through nginx: %v %v", a, err)
 	}
 	servedBy("operator message", a.Header, master)
@@ -223,7 +224,7 @@ func testNginxRouting(t *testing.T, tls bool) {
 	// Over the limit, nginx answers itself, on either node's route.
 	big := strings.Repeat("x", 70<<10)
 	for _, path := range []string{"/l/v/m/action", "/l/o/set-status"} {
-		a := ngx.mustDo(t, http.MethodPost, path, form("auth-token", op.token, "message", big))
+		a := ngx.mustDo(t, http.MethodPost, path, testservices.Form("auth-token", op.token, "message", big))
 		var e struct {
 			Error string `json:"error"`
 		}

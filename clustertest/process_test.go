@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -40,25 +41,25 @@ type clusterOptions struct {
 // slave) with a fresh database and RabbitMQ names. Nodes start with start.
 func newCluster(tb testing.TB, opts clusterOptions) *cluster {
 	tb.Helper()
-	needRabbitMQ(tb)
-	postgresAdmin(tb)
+	testservices.NeedRabbitMQ(tb)
+	testservices.PostgresAdmin(tb)
 	c := &cluster{
 		tb:     tb,
 		bin:    chatnodeBinary(tb),
 		dir:    tb.TempDir(),
-		name:   "c" + randomHex(4),
-		prefix: "t" + randomHex(4),
+		name:   "c" + testservices.RandomHex(4),
+		prefix: "t" + testservices.RandomHex(4),
 	}
-	dsn := newDatabase(tb)
+	dsn := testservices.NewDatabase(tb, "chatnode_cl_")
 	// Registered after the database, so it runs before the drop; nodes are
 	// registered later still, so they stop first.
-	tb.Cleanup(func() { deleteBrokerObjects(tb, c.prefix, c.name, []string{"master", "slave"}) })
+	tb.Cleanup(func() { testservices.DeleteCluster(tb, c.prefix, c.name, []string{"master", "slave"}) })
 	keys := []string{
 		"data_dir = " + filepath.Join(c.dir, "data"),
 		"db_dsn = " + dsn,
-		"auth_secret = cluster-test-" + randomHex(12),
-		fmt.Sprintf("mq_host = %s", mqHost),
-		fmt.Sprintf("mq_port = %d", mqPort),
+		"auth_secret = cluster-test-" + testservices.RandomHex(12),
+		fmt.Sprintf("mq_host = %s", testservices.MQHost),
+		fmt.Sprintf("mq_port = %d", testservices.MQPort),
 		"mq_username = guest",
 		"mq_password = guest",
 		"mq_virtual_host = /",
@@ -92,8 +93,8 @@ type node struct {
 	name, role string
 	addr       string // host:port, once started
 	cmd        *exec.Cmd
-	stderr     syncBuffer // the node's log
-	stdout     syncBuffer // nothing, normally
+	stderr     testservices.SyncBuffer // the node's log
+	stdout     testservices.SyncBuffer // nothing, normally
 	exited     chan struct{}
 	waitErr    error // set before exited closes
 }

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 	"github.com/chatnode/chatnode/node"
 )
@@ -155,22 +155,7 @@ func newTestNode(addr, dataDir string) *testNode {
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testservices.SyncBuffer
 
 // answer is an HTTP answer.
 type answer struct {

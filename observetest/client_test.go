@@ -1,20 +1,20 @@
 package observetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -31,73 +31,19 @@ func newClient(addr string) *client {
 	}}
 }
 
-// answer is an HTTP answer.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (a answer) String() string { return fmt.Sprintf("%d %s", a.Status, a.Body) }
-
-// ok reports whether the answer is 200 {"result":"ok"}.
-func (a answer) ok() bool {
-	var r struct {
-		Result string `json:"result"`
-	}
-	return a.Status == http.StatusOK && json.Unmarshal(a.Body, &r) == nil && r.Result == "ok"
-}
-
 // do sends a request with header; form is the query of a GET and the body
 // of a POST.
-func (c *client) do(method, path string, form url.Values, header http.Header) (answer, error) {
-	u := "http://" + c.addr + path
-	var body io.Reader
-	if method == http.MethodGet {
-		if len(form) > 0 {
-			u += "?" + form.Encode()
-		}
-	} else {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		return answer{}, err
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer{}, err
-	}
-	return answer{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+func (c *client) do(method, path string, form url.Values, header http.Header) (testservices.Answer, error) {
+	return testservices.Send(context.Background(), c.http, method, "http://"+c.addr+path, form, header)
 }
 
-func (c *client) mustDo(tb testing.TB, method, path string, form url.Values, header http.Header) answer {
+func (c *client) mustDo(tb testing.TB, method, path string, form url.Values, header http.Header) testservices.Answer {
 	tb.Helper()
 	a, err := c.do(method, path, form, header)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}
 	return a
-}
-
-// form turns key, value, key, value... into url.Values.
-func form(kv ...string) url.Values {
-	v := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
-	}
-	return v
 }
 
 // visitor is a visit session.
@@ -110,8 +56,8 @@ type visitor struct {
 // newVisitor opens a visit session.
 func (c *client) newVisitor(tb testing.TB) *visitor {
 	tb.Helper()
-	a := c.mustDo(tb, http.MethodGet, "/l/v/m/init", form("event", "init", "since", "0",
-		"device-id", "d-"+randomHex(6), "platform", "web", "location", "mobile", "title", "Shop"), nil)
+	a := c.mustDo(tb, http.MethodGet, "/l/v/m/init", testservices.Form("event", "init", "since", "0",
+		"device-id", "d-"+testservices.RandomHex(6), "platform", "web", "location", "mobile", "title", "Shop"), nil)
 	var u struct {
 		FullUpdate struct {
 			PageID         string `json:"pageId"`
@@ -129,8 +75,8 @@ func (c *client) newVisitor(tb testing.TB) *visitor {
 // fails the test unless it is accepted.
 func (v *visitor) act(tb testing.TB, h http.Header, action string, kv ...string) {
 	tb.Helper()
-	f := form(append([]string{"page-id", v.pageID, "auth-token", v.authToken, "action", action}, kv...)...)
-	if a := v.c.mustDo(tb, http.MethodPost, "/l/v/m/action", f, h); !a.ok() {
+	f := testservices.Form(append([]string{"page-id", v.pageID, "auth-token", v.authToken, "action", action}, kv...)...)
+	if a := v.c.mustDo(tb, http.MethodPost, "/l/v/m/action", f, h); !a.OK() {
 		tb.Fatalf("visitor %s: %s", action, a)
 	}
 }
@@ -139,7 +85,7 @@ func (v *visitor) act(tb testing.TB, h http.Header, action string, kv ...string)
 // revision.
 func (v *visitor) poll(tb testing.TB, since int64) int64 {
 	tb.Helper()
-	a := v.c.mustDo(tb, http.MethodGet, "/l/v/m/delta", form("page-id", v.pageID, "auth-token", v.authToken,
+	a := v.c.mustDo(tb, http.MethodGet, "/l/v/m/delta", testservices.Form("page-id", v.pageID, "auth-token", v.authToken,
 		"since", strconv.FormatInt(since, 10), "ts", "1"), nil)
 	var u update
 	if err := json.Unmarshal(a.Body, &u); err != nil || a.Status != http.StatusOK || u.Error != "" {
@@ -160,7 +106,7 @@ type operator struct {
 // login logs login in with the password "password".
 func (c *client) login(tb testing.TB, login string) *operator {
 	tb.Helper()
-	a := c.mustDo(tb, http.MethodPost, "/l/o/login", form("login", login, "password", "password"), nil)
+	a := c.mustDo(tb, http.MethodPost, "/l/o/login", testservices.Form("login", login, "password", "password"), nil)
 	var r struct {
 		AuthToken string `json:"authToken"`
 	}
@@ -172,7 +118,7 @@ func (c *client) login(tb testing.TB, login string) *operator {
 
 func (o *operator) setStatus(tb testing.TB, status string) {
 	tb.Helper()
-	if a := o.c.mustDo(tb, http.MethodPost, "/l/o/set-status", form("auth-token", o.token, "status", status), nil); !a.ok() {
+	if a := o.c.mustDo(tb, http.MethodPost, "/l/o/set-status", testservices.Form("auth-token", o.token, "status", status), nil); !a.OK() {
 		tb.Fatalf("set-status %s: %s", status, a)
 	}
 }
@@ -181,8 +127,8 @@ func (o *operator) setStatus(tb testing.TB, status string) {
 // accepted.
 func (o *operator) message(tb testing.TB, chatID, text string) {
 	tb.Helper()
-	f := form("auth-token", o.token, "action", "chat.message", "chat-id", chatID, "message", text, "client-side-id", "o-"+randomHex(4))
-	if a := o.c.mustDo(tb, http.MethodPost, "/l/o/action", f, nil); !a.ok() {
+	f := testservices.Form("auth-token", o.token, "action", "chat.message", "chat-id", chatID, "message", text, "client-side-id", "o-"+testservices.RandomHex(4))
+	if a := o.c.mustDo(tb, http.MethodPost, "/l/o/action", f, nil); !a.OK() {
 		tb.Fatalf("operator chat.message: %s", a)
 	}
 }
@@ -223,14 +169,14 @@ type socket struct {
 // or by close.
 func (o *operator) socket(tb testing.TB) *socket {
 	tb.Helper()
-	return o.c.dial(tb, "/ws/o/delta", form("auth-token", o.token, "since", "0"))
+	return o.c.dial(tb, "/ws/o/delta", testservices.Form("auth-token", o.token, "since", "0"))
 }
 
 // socket opens the visitor's WebSocket; it is closed when the test ends or
 // by close.
 func (v *visitor) socket(tb testing.TB) *socket {
 	tb.Helper()
-	return v.c.dial(tb, "/ws/v/delta", form("page-id", v.pageID, "auth-token", v.authToken, "since", "0"))
+	return v.c.dial(tb, "/ws/v/delta", testservices.Form("page-id", v.pageID, "auth-token", v.authToken, "since", "0"))
 }
 
 func (c *client) dial(tb testing.TB, path string, q url.Values) *socket {
@@ -325,6 +271,6 @@ func openChat(tb testing.TB, op, vc *client) (*visitor, *operator, *socket, stri
 	ws := alice.socket(tb)
 	alice.setStatus(tb, "online")
 	v := vc.newVisitor(tb)
-	v.act(tb, nil, "chat.start", "first-question", "Hello there", "client-side-id", "start-"+randomHex(4))
+	v.act(tb, nil, "chat.start", "first-question", "Hello there", "client-side-id", "start-"+testservices.RandomHex(4))
 	return v, alice, ws, ws.waitChat(tb, 1, v.session)
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 )
 
@@ -225,7 +226,7 @@ func TestMetricsStandalone(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q := form("page-id", other.pageID, "auth-token", other.authToken, "since", "0")
+			q := testservices.Form("page-id", other.pageID, "auth-token", other.authToken, "since", "0")
 			for {
 				select {
 				case <-stop:

@@ -1,7 +1,6 @@
 package observetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/internal/testservices"
 	"github.com/chatnode/chatnode/internal/testutil"
 	"github.com/chatnode/chatnode/node"
 )
@@ -28,7 +28,7 @@ type testNode struct {
 	*client
 	name string
 	main *node.Main
-	log  *syncBuffer
+	log  *testservices.SyncBuffer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,7 +79,7 @@ func startNode(tb testing.TB, name, ini string, args ...string) *testNode {
 	if err != nil {
 		tb.Fatalf("node %s: load configuration: %v", name, err)
 	}
-	n := &testNode{name: name, log: &syncBuffer{}}
+	n := &testNode{name: name, log: &testservices.SyncBuffer{}}
 	n.main = node.NewMain(cfg, n.log)
 	if err := n.main.Run(context.Background()); err != nil {
 		tb.Fatalf("node %s: run: %v\n%s", name, err, n.log.String())
@@ -118,18 +118,18 @@ type cluster struct {
 // main.ini. Nodes start with start or startPair.
 func newCluster(tb testing.TB, extra ...string) *cluster {
 	tb.Helper()
-	needRabbitMQ(tb)
-	dsn := newDatabase(tb)
-	c := &cluster{tb: tb, name: "c" + randomHex(4), prefix: "obs" + randomHex(4)}
+	testservices.NeedRabbitMQ(tb)
+	dsn := testservices.NewDatabase(tb, "chatnode_obs_")
+	c := &cluster{tb: tb, name: "c" + testservices.RandomHex(4), prefix: "obs" + testservices.RandomHex(4)}
 	// Registered after the database, so it runs before the drop; nodes are
 	// registered later still, so they stop first.
-	tb.Cleanup(func() { deleteBrokerObjects(tb, c.prefix, c.name, []string{"master", "slave"}) })
+	tb.Cleanup(func() { testservices.DeleteCluster(tb, c.prefix, c.name, []string{"master", "slave"}) })
 	dir := tb.TempDir()
 	keys := append(testKeys(dir),
 		"db_dsn = "+dsn,
-		"auth_secret = observe-test-"+randomHex(12),
-		fmt.Sprintf("mq_host = %s", mqHost),
-		fmt.Sprintf("mq_port = %d", mqPort),
+		"auth_secret = observe-test-"+testservices.RandomHex(12),
+		fmt.Sprintf("mq_host = %s", testservices.MQHost),
+		fmt.Sprintf("mq_port = %d", testservices.MQPort),
 		"mq_username = guest",
 		"mq_password = guest",
 		"mq_virtual_host = /",
@@ -187,22 +187,4 @@ func (n *testNode) healthy() error {
 		}
 	}
 	return nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

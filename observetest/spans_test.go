@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chatnode/chatnode/internal/testservices"
 )
 
 // exportQuickly makes the nodes of the test export ended spans every
@@ -24,7 +26,7 @@ type caller struct {
 }
 
 func newCaller(sampled bool) caller {
-	return caller{traceID: randomHex(16), spanID: randomHex(8), sampled: sampled}
+	return caller{traceID: testservices.RandomHex(16), spanID: testservices.RandomHex(8), sampled: sampled}
 }
 
 // header is the request header that carries the caller's trace context.
