@@ -102,11 +102,15 @@ type node struct {
 // spawn starts a node process without waiting for it to serve. It is
 // stopped when the test ends, and its log is shown if the test failed.
 func (c *cluster) spawn(name, role string) *node {
+	return c.spawnArgs(name, role, "--cluster_config", c.json, "--node_name", name, "--multinode_mode", role)
+}
+
+// spawnArgs starts a node process with the cluster's main.ini and args.
+func (c *cluster) spawnArgs(name, role string, args ...string) *node {
 	tb := c.tb
 	tb.Helper()
 	n := &node{name: name, role: role, exited: make(chan struct{})}
-	n.cmd = exec.Command(c.bin, "--config", c.ini, "--cluster_config", c.json,
-		"--node_name", name, "--multinode_mode", role, "--port", "0")
+	n.cmd = exec.Command(c.bin, append([]string{"--config", c.ini, "--port", "0"}, args...)...)
 	n.cmd.Dir = c.dir
 	n.cmd.Stdout, n.cmd.Stderr = &n.stdout, &n.stderr
 	setDeathSignal(n.cmd)
@@ -134,9 +138,21 @@ var startedLine = regexp.MustCompile(`msg="chatnode started" .*listen=(\S+)`)
 
 // start starts a node and waits until it serves.
 func (c *cluster) start(name, role string) *node {
-	tb := c.tb
+	c.tb.Helper()
+	return c.serving(c.spawn(name, role))
+}
+
+// startStandalone starts one node without the scaling flags on the
+// cluster's configuration (its database): scaling turned off.
+func (c *cluster) startStandalone() *node {
+	c.tb.Helper()
+	return c.serving(c.spawnArgs("standalone", "standalone"))
+}
+
+// serving waits until n serves.
+func (c *cluster) serving(n *node) *node {
+	tb, name := c.tb, n.name
 	tb.Helper()
-	n := c.spawn(name, role)
 	testutil.WaitFor(tb, startTimeout, func() error {
 		if n.hasExited() {
 			tb.Fatalf("node %s exited before serving: %v\n%s", name, n.waitErr, n.stderr.String())
