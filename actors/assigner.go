@@ -89,6 +89,17 @@ func (a *assignerActor) Receive(ctx actor.Context) {
 		a.transfer(ctx, msg)
 	case *queueLen:
 		ctx.Respond(len(a.b.queue))
+	case *operatorRecall:
+		r := &operatorRecalled{status: chatnode.StatusOffline}
+		if op := a.b.ops[msg.id]; op != nil {
+			r.status, r.lastAssigned = op.status, op.lastAssigned
+		}
+		for chatID, opID := range a.b.held {
+			if opID == msg.id {
+				r.chats = append(r.chats, chatID)
+			}
+		}
+		ctx.Respond(r)
 	}
 }
 

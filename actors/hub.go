@@ -198,7 +198,13 @@ func (h *Hub) Start(ctx context.Context) error {
 	h.chats = spawn("chats", "directory", func() actor.Actor { return newChatsDirectory(h) })
 	h.operators = spawn("operators", "directory", func() actor.Actor {
 		return newDirectory(kindOperator, func(id string) *actor.Props {
-			return h.props(kindOperator, func() actor.Actor { return newOperatorActor(h, h.accounts.operator(id), states[id]) })
+			incarnation := 0
+			return h.props(kindOperator, func() actor.Actor {
+				incarnation++ // again after a panic: that incarnation recalls its state
+				a := newOperatorActor(h, h.accounts.operator(id), states[id])
+				a.restarted = incarnation > 1
+				return a
+			})
 		})
 	})
 	// The assigner learns held and waiting chats before operators report

@@ -163,3 +163,15 @@ type toAll struct{ msg any }
 // releasePolls makes a stream answer its held long polls now (the node is
 // stopping).
 type releasePolls struct{}
+
+// operatorRecall asks the assigner what it knows of an operator whose actor
+// restarted: answered with operatorRecalled.
+type operatorRecall struct{ id string }
+
+// operatorRecalled is the operator's status and held chats as the
+// assigner has them.
+type operatorRecalled struct {
+	status       string
+	lastAssigned int64
+	chats        []string
+}

@@ -25,6 +25,9 @@ type operatorActor struct {
 	queue        map[string]*queueEntry
 	feed         *feed
 	w            writes
+	// restarted marks an incarnation made by the supervisor after a panic:
+	// it recovers its status and chats from the assigner, which kept them.
+	restarted bool
 }
 
 func newOperatorActor(h *Hub, acct *config.Operator, st *store.OperatorState) *operatorActor {
@@ -41,7 +44,10 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.feed = newFeed(a.h.opts.FeedSize, a.h.now())
-		if a.h.isMaster() {
+		switch {
+		case a.restarted && a.h.isMaster():
+			a.recall(ctx)
+		case a.h.isMaster():
 			ctx.Send(a.h.assigner, a.update())
 		}
 	case *messages.OperatorStatus:
@@ -73,6 +79,24 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 	case *releasePolls:
 		a.feed.release(ctx)
 	}
+}
+
+// recall restores a restarted operator from the assigner: its status and
+// the chats it holds, whose owners then send their snapshots.
+func (a *operatorActor) recall(ctx actor.Context) {
+	f := ctx.RequestFuture(a.h.assigner, &operatorRecall{id: a.acct.ID}, a.h.opts.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		r, ok := res.(*operatorRecalled)
+		if err != nil || !ok {
+			ctx.Logger().Error("recalling a restarted operator failed", "operator", a.acct.ID, "err", err)
+			return
+		}
+		a.status, a.lastAssigned = r.status, r.lastAssigned
+		for _, id := range r.chats {
+			ctx.Send(a.h.chats, &route{id: id, msg: &attachReplica{side: chatnode.SideOperator, id: a.acct.ID}})
+		}
+		ctx.Logger().Warn("operator restarted and recalled", "operator", a.acct.ID, "status", r.status, "chats", len(r.chats))
+	})
 }
 
 func (a *operatorActor) update() *messages.OperatorUpdate {

@@ -170,3 +170,45 @@ func TestSupervisionRestartsOneChat(t *testing.T) {
 	}
 	v2.waitItem(objMessage, "sibling fine")
 }
+
+// TestSupervisionRestartsOneOperator panics inside an operator actor: it
+// restarts with its status and its chat, recalled from the assigner.
+func TestSupervisionRestartsOneOperator(t *testing.T) {
+	crash := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			if _, ok := env.Message.(*panicOn); ok {
+				panic("injected failure")
+			}
+			next(c, env)
+		}
+	}
+	h := newTestHub(t, func(o *Options) {
+		o.PropsOptions = func(kind string) []actor.PropsOption {
+			if kind == kindOperator {
+				return []actor.PropsOption{actor.WithReceiverMiddleware(crash)}
+			}
+			return nil
+		}
+	})
+	alice := newOperator(t, h, "alice", chatnode.StatusOnline)
+	v := newVisitor(t, h)
+	if err := v.do(VisitorRequest{Action: ActStart, FirstQuestion: "before the crash"}); err != nil {
+		t.Fatal(err)
+	}
+	chatID := chatIDOf(t, alice.waitItem(objChat, "before the crash"))
+	h.system.Root.Send(h.operators, &route{id: "1", msg: &panicOn{}})
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		u, err := h.OperatorDelta(bg, alice.token, 0, 0)
+		if err != nil {
+			return err
+		}
+		if !contains(string(u.Full), `"status":"online"`) || !contains(string(u.Full), "before the crash") {
+			return fmt.Errorf("operator not recalled yet: %s", u.Full)
+		}
+		return nil
+	})
+	if err := alice.do(OperatorRequest{Action: ActMessage, ChatID: chatID, Message: "after the crash"}); err != nil {
+		t.Fatal(err)
+	}
+	v.waitItem(objMessage, "after the crash")
+}
