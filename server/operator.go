@@ -30,12 +30,8 @@ func (s *Server) operatorLogin(ctx *fasthttp.RequestCtx) {
 // operatorSetStatus serves /l/o/set-status.
 func (s *Server) operatorSetStatus(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, err := token(get, "auth-token")
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, operatorKey(tok)) {
+	tok, ok := s.operatorToken(ctx, get)
+	if !ok {
 		return
 	}
 	tok, status, err := decodeSetStatus(get)
@@ -55,12 +51,8 @@ func (s *Server) operatorSetStatus(ctx *fasthttp.RequestCtx) {
 // operatorAction serves /l/o/action.
 func (s *Server) operatorAction(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, err := token(get, "auth-token")
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, operatorKey(tok)) {
+	_, ok := s.operatorToken(ctx, get)
+	if !ok {
 		return
 	}
 	req, err := decodeOperatorAction(get)
@@ -80,12 +72,8 @@ func (s *Server) operatorAction(ctx *fasthttp.RequestCtx) {
 // operatorDelta serves the operator's long poll /l/o/delta.
 func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, err := token(get, "auth-token")
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, operatorKey(tok)) {
+	tok, ok := s.operatorToken(ctx, get)
+	if !ok {
 		return
 	}
 	since, err := decodeSince(get)
@@ -112,12 +100,8 @@ func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 // operatorHistory serves /l/o/history.
 func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, err := token(get, "auth-token")
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, operatorKey(tok)) {
+	tok, ok := s.operatorToken(ctx, get)
+	if !ok {
 		return
 	}
 	tok, chatID, q, err := decodeOperatorHistory(get)
@@ -142,12 +126,8 @@ func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
 // WebSocket, each frame shaped like a delta answer.
 func (s *Server) operatorSocket(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, err := token(get, "auth-token")
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, operatorKey(tok)) {
+	tok, ok := s.operatorToken(ctx, get)
+	if !ok {
 		return
 	}
 	since, err := decodeSince(get)
@@ -160,4 +140,15 @@ func (s *Server) operatorSocket(ctx *fasthttp.RequestCtx) {
 		defer cancel()
 		return s.backend.OperatorSubscribe(call, tok, since, c)
 	})
+}
+
+// operatorToken reads the operator's auth-token and applies its rate limit;
+// on false the answer is written.
+func (s *Server) operatorToken(ctx *fasthttp.RequestCtx, get params) (string, bool) {
+	tok, err := token(get, "auth-token")
+	if err != nil {
+		s.writeError(ctx, err)
+		return "", false
+	}
+	return tok, s.allow(ctx, operatorKey(tok))
 }

@@ -38,12 +38,8 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 		s.visitorInit(ctx, get)
 		return
 	}
-	auth, err := decodeVisitorAuth(get)
-	if err != nil {
-		s.writePollError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, visitorKey(auth)) {
+	auth, ok := s.visitorAuth(ctx, get, s.writePollError)
+	if !ok {
 		return
 	}
 	since, err := decodeSince(get)
@@ -70,12 +66,8 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 // visitorAction serves /l/v/m/action.
 func (s *Server) visitorAction(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	auth, err := decodeVisitorAuth(get)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, visitorKey(auth)) {
+	_, ok := s.visitorAuth(ctx, get, s.writeError)
+	if !ok {
 		return
 	}
 	req, err := decodeVisitorAction(get)
@@ -99,12 +91,8 @@ func (s *Server) visitorAction(ctx *fasthttp.RequestCtx) {
 // revision: new messages reach the SDK's store through the delta stream.
 func (s *Server) visitorHistory(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	auth, err := decodeVisitorAuth(get)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, visitorKey(auth)) {
+	auth, ok := s.visitorAuth(ctx, get, s.writeError)
+	if !ok {
 		return
 	}
 	_, q, err := decodeVisitorHistory(get)
@@ -140,12 +128,8 @@ func (s *Server) visitorHistory(ctx *fasthttp.RequestCtx) {
 // WebSocket, each frame shaped like a delta answer.
 func (s *Server) visitorSocket(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	auth, err := decodeVisitorAuth(get)
-	if err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	if !s.allow(ctx, visitorKey(auth)) {
+	auth, ok := s.visitorAuth(ctx, get, s.writeError)
+	if !ok {
 		return
 	}
 	since, err := decodeSince(get)
@@ -158,4 +142,16 @@ func (s *Server) visitorSocket(ctx *fasthttp.RequestCtx) {
 		defer cancel()
 		return s.backend.VisitorSubscribe(call, auth, since, c)
 	})
+}
+
+// visitorAuth reads the visitor's page-id and auth-token and applies their
+// rate limit; on false the answer is written (a bad credential with
+// writeErr).
+func (s *Server) visitorAuth(ctx *fasthttp.RequestCtx, get params, writeErr func(*fasthttp.RequestCtx, error)) (actors.VisitorAuth, bool) {
+	auth, err := decodeVisitorAuth(get)
+	if err != nil {
+		writeErr(ctx, err)
+		return auth, false
+	}
+	return auth, s.allow(ctx, visitorKey(auth))
 }
