@@ -8,7 +8,6 @@ import (
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/internal/testutil"
-	"github.com/chatnode/chatnode/store"
 )
 
 // memLink is an in-memory transport between hubs: each node gets its
@@ -247,4 +246,3 @@ func TestClusterMasterLost(t *testing.T) {
 	as.waitItem(objMessage, "me too")
 }
 
-var _ = store.ErrNotFound
