@@ -245,4 +245,3 @@ func TestClusterMasterLost(t *testing.T) {
 	}
 	as.waitItem(objMessage, "me too")
 }
-
