@@ -23,9 +23,7 @@ type assignerActor struct {
 	h         *Hub
 	b         *board
 	manual    bool
-	self      *actor.PID
-	ticker    *time.Ticker
-	done      chan struct{}
+	stopTicks func()        // nil without a periodic tick
 	scheduled bool          // a settleNow is in the mailbox
 	added     []*queueEntry // queue changes not yet told to operators
 	removed   []*queueEntry
@@ -46,12 +44,12 @@ func newAssignerActor(h *Hub) *assignerActor {
 func (a *assignerActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.self = ctx.Self()
-		a.startTicker()
+		if d := a.h.opts.AssignTick; d > 0 {
+			a.stopTicks = tickEvery(ctx, d)
+		}
 	case *actor.Stopping:
-		if a.ticker != nil {
-			a.ticker.Stop()
-			close(a.done)
+		if a.stopTicks != nil {
+			a.stopTicks()
 		}
 	case *tick:
 		a.schedule(ctx)
@@ -109,25 +107,6 @@ func (a *assignerActor) schedule(ctx actor.Context) {
 		a.scheduled = true
 		ctx.Send(ctx.Self(), &settleNow{})
 	}
-}
-
-func (a *assignerActor) startTicker() {
-	d := a.h.opts.AssignTick
-	if d <= 0 {
-		return
-	}
-	a.ticker, a.done = time.NewTicker(d), make(chan struct{})
-	root, self, t, done := a.h.system.Root, a.self, a.ticker, a.done
-	go func() {
-		for {
-			select {
-			case <-t.C:
-				root.Send(self, &tick{})
-			case <-done:
-				return
-			}
-		}
-	}()
 }
 
 func (a *assignerActor) operator(ctx actor.Context, msg *messages.OperatorUpdate) {

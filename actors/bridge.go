@@ -18,11 +18,10 @@ import (
 // the assigner, and answers back to the node that asked. It also sends a
 // heartbeat every second and records which peers are alive.
 type bridgeActor struct {
-	h      *Hub
-	calls  map[string]*call
-	nextID uint64
-	ticker *time.Ticker
-	done   chan struct{}
+	h         *Hub
+	calls     map[string]*call
+	nextID    uint64
+	stopTicks func()
 }
 
 // call is a request sent to another node, waiting for its Answer.
@@ -59,22 +58,10 @@ func (b *bridgeActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		b.calls = make(map[string]*call)
-		b.ticker, b.done = time.NewTicker(time.Second), make(chan struct{})
-		root, self, t, done := ctx.ActorSystem().Root, ctx.Self(), b.ticker, b.done
-		go func() {
-			for {
-				select {
-				case <-t.C:
-					root.Send(self, &tick{})
-				case <-done:
-					return
-				}
-			}
-		}()
+		b.stopTicks = tickEvery(ctx, time.Second)
 		b.heartbeat(ctx)
 	case *actor.Stopping:
-		b.ticker.Stop()
-		close(b.done)
+		b.stopTicks()
 	case *tick:
 		b.heartbeat(ctx)
 		b.expireCalls(ctx)

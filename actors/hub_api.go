@@ -82,8 +82,7 @@ func (h *Hub) VisitorSubscribe(ctx context.Context, auth VisitorAuth, since int6
 
 // subscribe attaches a sink to the stream of dir's child id.
 func (h *Hub) subscribe(ctx context.Context, dir *actor.PID, id string, msg *feedSubscribe) (func(), error) {
-	pid := dir
-	res, err := h.ask(ctx, pid, &route{id: id, msg: msg, spawn: pid == h.visitors}, h.opts.RequestTimeout)
+	res, err := h.ask(ctx, dir, &route{id: id, msg: msg, spawn: dir == h.visitors}, h.opts.RequestTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +90,7 @@ func (h *Hub) subscribe(ctx context.Context, dir *actor.PID, id string, msg *fee
 	if sid == 0 {
 		return func() {}, nil
 	}
-	return func() { h.system.Root.Send(pid, &route{id: id, msg: &unsubscribe{id: sid}}) }, nil
+	return func() { h.system.Root.Send(dir, &route{id: id, msg: &unsubscribe{id: sid}}) }, nil
 }
 
 // VisitorHistory pages the visitor's past messages, newest first. before is

@@ -3,6 +3,8 @@ package actors
 import (
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/chatnode/chatnode/messages"
 )
 
@@ -174,4 +176,23 @@ type operatorRecalled struct {
 	status       string
 	lastAssigned int64
 	chats        []string
+}
+
+// tickEvery sends a *tick to the actor of ctx every d from a goroutine of
+// its own, until the returned stop is called (from the actor's Stopping).
+// Timers never touch actor state: they only send messages.
+func tickEvery(ctx actor.Context, d time.Duration) (stop func()) {
+	t, done := time.NewTicker(d), make(chan struct{})
+	root, self := ctx.ActorSystem().Root, ctx.Self()
+	go func() {
+		for {
+			select {
+			case <-t.C:
+				root.Send(self, &tick{})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
 }

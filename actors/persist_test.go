@@ -117,27 +117,28 @@ func TestRestartRestoresState(t *testing.T) {
 	a2.waitItem(objChat, "waiting chat")
 }
 
-// panicOn is a message that makes the test middleware panic inside the
+// panicOn is a message that makes panicOnMiddleware panic inside the
 // receiving actor.
 type panicOn struct{}
+
+func panicOnMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
+	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+		if _, ok := env.Message.(*panicOn); ok {
+			panic("injected failure")
+		}
+		next(c, env)
+	}
+}
 
 // TestSupervisionRestartsOneChat panics inside one chat actor: it restarts
 // and reloads its chat from the store, and a sibling chat is untouched.
 func TestSupervisionRestartsOneChat(t *testing.T) {
 	st, w := openStore(t, t.TempDir())
-	crash := func(next actor.ReceiverFunc) actor.ReceiverFunc {
-		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-			if _, ok := env.Message.(*panicOn); ok {
-				panic("injected failure")
-			}
-			next(c, env)
-		}
-	}
 	h := newTestHub(t, func(o *Options) {
 		o.Store, o.Writer = st, w
 		o.PropsOptions = func(kind string) []actor.PropsOption {
 			if kind == kindChat {
-				return []actor.PropsOption{actor.WithReceiverMiddleware(crash)}
+				return []actor.PropsOption{actor.WithReceiverMiddleware(panicOnMiddleware)}
 			}
 			return nil
 		}
@@ -174,18 +175,10 @@ func TestSupervisionRestartsOneChat(t *testing.T) {
 // TestSupervisionRestartsOneOperator panics inside an operator actor: it
 // restarts with its status and its chat, recalled from the assigner.
 func TestSupervisionRestartsOneOperator(t *testing.T) {
-	crash := func(next actor.ReceiverFunc) actor.ReceiverFunc {
-		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-			if _, ok := env.Message.(*panicOn); ok {
-				panic("injected failure")
-			}
-			next(c, env)
-		}
-	}
 	h := newTestHub(t, func(o *Options) {
 		o.PropsOptions = func(kind string) []actor.PropsOption {
 			if kind == kindOperator {
-				return []actor.PropsOption{actor.WithReceiverMiddleware(crash)}
+				return []actor.PropsOption{actor.WithReceiverMiddleware(panicOnMiddleware)}
 			}
 			return nil
 		}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/chatnode/chatnode/loadgen"
 )
 
 // meta is a key=value file written by scripts/bench.sh; a key may repeat.
@@ -47,94 +49,12 @@ func (m meta) float(key string) float64 {
 	return f
 }
 
-// loadReport mirrors the parts of chatload's --json report used here.
-type loadReport struct {
-	Mode     string `json:"mode"`
-	Settings struct {
-		Visitors  int     `json:"visitors"`
-		Operators int     `json:"operators"`
-		Rate      float64 `json:"rate"`
-		Inflight  int     `json:"inflight"`
-		DurationS float64 `json:"duration_s"`
-		DrainS    float64 `json:"drain_s"`
-		MsgSize   int     `json:"message_size"`
-		Transport string  `json:"visitor_transport"`
-		Conns     int     `json:"conns"`
-	} `json:"settings"`
-	ElapsedS  float64 `json:"elapsed_s"`
-	WindowS   float64 `json:"send_window_s"`
-	Operators struct {
-		Requested int `json:"requested"`
-		Ready     int `json:"ready"`
-	} `json:"operators"`
-	Visitors struct {
-		Requested int `json:"requested"`
-		Ready     int `json:"ready"`
-	} `json:"visitors"`
-	Messages     *flow             `json:"messages"`
-	Assignment   *summary          `json:"assignment_wait"`
-	Failures     map[string]uint64 `json:"failures"`
-	ServerMemory *struct {
-		Source     string `json:"source"`
-		StartBytes int64  `json:"start_bytes"`
-		PeakBytes  int64  `json:"peak_bytes"`
-		EndBytes   int64  `json:"end_bytes"`
-		Error      string `json:"error"`
-	} `json:"server_memory"`
-	CPU *struct {
-		ServerCores float64 `json:"server_cores"`
-		ClientCores float64 `json:"client_cores"`
-	} `json:"cpu"`
-	ClientRSSBytes int64 `json:"client_rss_bytes"`
-	Idle           *struct {
-		Conns              int     `json:"conns"`
-		Opened             int     `json:"opened"`
-		OpenS              float64 `json:"open_s"`
-		HeldS              float64 `json:"held_s"`
-		StillOpen          int     `json:"still_open"`
-		ServerBeforeBytes  int64   `json:"server_rss_before_bytes"`
-		ServerAfterBytes   int64   `json:"server_rss_after_bytes"`
-		ServerPerConnBytes float64 `json:"server_bytes_per_conn"`
-		ClientBeforeBytes  int64   `json:"client_rss_before_bytes"`
-		ClientAfterBytes   int64   `json:"client_rss_after_bytes"`
-		ClientPerConnBytes float64 `json:"client_bytes_per_conn"`
-	} `json:"idle"`
-	Notes    []string `json:"notes"`
-	Problems []string `json:"problems"`
-	OK       bool     `json:"ok"`
-}
-
-type flow struct {
-	Offered     uint64            `json:"offered"`
-	Sent        uint64            `json:"sent"`
-	Accepted    uint64            `json:"accepted"`
-	Delivered   uint64            `json:"delivered"`
-	InSnapshot  uint64            `json:"delivered_in_snapshot"`
-	Duplicates  uint64            `json:"duplicates"`
-	Misrouted   uint64            `json:"misrouted"`
-	Undelivered uint64            `json:"undelivered"`
-	Unanswered  uint64            `json:"unanswered"`
-	Failed      uint64            `json:"failed"`
-	FailedBy    map[string]uint64 `json:"failed_by"`
-	Skipped     uint64            `json:"skipped_at_inflight"`
-	SkippedNoV  uint64            `json:"skipped_no_visitor"`
-	SkippedQF   uint64            `json:"skipped_queue_full"`
-	SendRate    float64           `json:"send_rate_per_s"`
-	Throughput  float64           `json:"throughput_per_s"`
-	Latency     summary           `json:"latency"`
-	Ack         summary           `json:"ack_latency"`
-}
-
-type summary struct {
-	Count  uint64  `json:"count"`
-	MinMS  float64 `json:"min_ms"`
-	MeanMS float64 `json:"mean_ms"`
-	P50MS  float64 `json:"p50_ms"`
-	P95MS  float64 `json:"p95_ms"`
-	P99MS  float64 `json:"p99_ms"`
-	P999MS float64 `json:"p999_ms"`
-	MaxMS  float64 `json:"max_ms"`
-}
+// chatload's --json report: the load generator's own types.
+type (
+	loadReport = loadgen.Report
+	flow       = loadgen.Flow
+	summary    = loadgen.Summary
+)
 
 // loadRun is one load run of the suite: runs/<name>/ in the results.
 type loadRun struct {

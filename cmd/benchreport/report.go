@@ -338,7 +338,7 @@ func (s *suite) writeChatRun(w io.Writer, name, title string) {
 	if f != nil {
 		p("| **delivered a second** | **%s msg/s** (sent %s msg/s) |\n", thousands(f.Throughput), thousands(f.SendRate))
 		p("| messages offered / sent / accepted / delivered | %s / %s / %s / %s |\n", thousands(float64(f.Offered)), thousands(float64(f.Sent)), thousands(float64(f.Accepted)), thousands(float64(f.Delivered)))
-		p("| not sent: %d requests already in flight | %s |\n", rep.Settings.Inflight, thousands(float64(f.Skipped)))
+		p("| not sent: %d requests already in flight | %s |\n", rep.Settings.Inflight, thousands(float64(f.SkippedAtInflight)))
 		p("| undelivered / unanswered / failed / duplicates / misrouted | %d / %d / %d / %d / %d |\n", f.Undelivered, f.Unanswered, f.Failed, f.Duplicates, f.Misrouted)
 		p("| **latency** send → operator frame, ms: p50 / p95 / p99 / p99.9 / max | **%s** |\n", latencies(f.Latency))
 		p("| answer latency send → `{\"result\":\"ok\"}`, ms: p50 / p95 / p99 / p99.9 / max | %s |\n", latencies(f.Ack))
