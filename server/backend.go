@@ -11,9 +11,10 @@ import (
 //
 // Every method may be called from many goroutines at once. Errors meant for
 // the client are *chatnode.Error values; any other error is logged by the
-// server and answered as "internal". A ctx bounds the call only: when it is
-// done (the request's deadline passed or the server is shutting down) the
-// method returns promptly.
+// server and answered as "internal". A ctx carries the request's trace; the
+// call itself is bounded by the backend's own request timeout (a long poll
+// by its wait plus that timeout), and a backend that is stopping answers
+// held long polls at once, so Shutdown does not wait them out.
 type Backend interface {
 	// VisitorInit opens or resumes a visit session and answers its full
 	// state (Update.Full with a revision of at least 1).
