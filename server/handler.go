@@ -138,6 +138,18 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetBody(body)
 }
 
+// respondOK makes a Backend call that changes something and answers
+// {"result":"ok"} or its error.
+func (s *Server) respondOK(ctx *fasthttp.RequestCtx, call func(context.Context) error) {
+	c, cancel := s.callContext(ctx, callTimeout)
+	defer cancel()
+	if err := call(c); err != nil {
+		s.writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+}
+
 // writeUpdate answers a delta or init request with u.
 func writeUpdate(ctx *fasthttp.RequestCtx, u *actors.Update) {
 	buf := getBuf()

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -39,13 +41,7 @@ func (s *Server) operatorSetStatus(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
-	if err := s.backend.OperatorSetStatus(c, tok, status); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+	s.respondOK(ctx, func(c context.Context) error { return s.backend.OperatorSetStatus(c, tok, status) })
 }
 
 // operatorAction serves /l/o/action.
@@ -60,13 +56,7 @@ func (s *Server) operatorAction(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
-	if err := s.backend.OperatorAction(c, req); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+	s.respondOK(ctx, func(c context.Context) error { return s.backend.OperatorAction(c, req) })
 }
 
 // operatorDelta serves the operator's long poll /l/o/delta.

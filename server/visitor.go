@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/chatnode/chatnode/actors"
@@ -75,13 +77,7 @@ func (s *Server) visitorAction(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
-	if err := s.backend.VisitorAction(c, req); err != nil {
-		s.writeError(ctx, err)
-		return
-	}
-	writeJSON(ctx, fasthttp.StatusOK, resultOK)
+	s.respondOK(ctx, func(c context.Context) error { return s.backend.VisitorAction(c, req) })
 }
 
 // visitorHistory serves /l/v/m/history in Webim's shape. The before-ts form
