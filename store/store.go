@@ -5,35 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/chatnode/chatnode"
 )
 
-// Chat states.
+// The values stored for states, kinds, statuses and sides are the domain's
+// (package chatnode); these names keep store code and its tests readable.
 const (
-	ChatQueue            = "queue"
-	ChatChatting         = "chatting"
-	ChatClosed           = "closed"
-	ChatClosedByVisitor  = "closed_by_visitor"
-	ChatClosedByOperator = "closed_by_operator"
-)
+	ChatQueue            = chatnode.ChatQueue
+	ChatChatting         = chatnode.ChatChatting
+	ChatClosed           = chatnode.ChatClosed
+	ChatClosedByVisitor  = chatnode.ChatClosedByVisitor
+	ChatClosedByOperator = chatnode.ChatClosedByOperator
 
-// Message kinds.
-const (
-	MessageVisitor  = "visitor"
-	MessageOperator = "operator"
-	MessageInfo     = "info"
-)
+	MessageVisitor  = chatnode.KindVisitor
+	MessageOperator = chatnode.KindOperator
+	MessageInfo     = chatnode.KindInfo
 
-// Operator statuses.
-const (
-	OperatorOnline    = "online"
-	OperatorInvisible = "invisible"
-	OperatorOffline   = "offline"
-)
+	OperatorOnline    = chatnode.StatusOnline
+	OperatorInvisible = chatnode.StatusInvisible
+	OperatorOffline   = chatnode.StatusOffline
 
-// Read marker sides.
-const (
-	SideVisitor  = "visitor"
-	SideOperator = "operator"
+	SideVisitor  = chatnode.SideVisitor
+	SideOperator = chatnode.SideOperator
 )
 
 // Errors returned by stores and the Writer. They are wrapped with context;
