@@ -86,7 +86,7 @@ type attachReplica struct {
 
 // findVisitorChat asks the chats directory for the open chat of a visitor:
 // it answers with foundChat and makes that chat send the visitor its
-// snapshot.
+// snapshot. The visitor actor asks with Request and goes on.
 type findVisitorChat struct{ visitorID string }
 
 // foundChat answers findVisitorChat ("" when the visitor has no open chat).

@@ -205,3 +205,40 @@ func TestSupervisionRestartsOneOperator(t *testing.T) {
 	}
 	v.waitItem(objMessage, "after the crash")
 }
+
+// TestRestoredVisitorWritesIntoItsChat: the first request of a visitor
+// restored from the store is a message; it goes into the open chat instead
+// of starting a second one.
+func TestRestoredVisitorWritesIntoItsChat(t *testing.T) {
+	dir := t.TempDir()
+	st, w := openStore(t, dir)
+	h := New(Options{Store: st, Writer: w, AssignTick: 20 * time.Millisecond})
+	if err := h.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	v := newVisitor(t, h)
+	if err := v.do(VisitorRequest{Action: ActStart, FirstQuestion: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	chatID := chatIDOf(t, v.waitItem(objChat, "before"))
+	h.Stop()
+	w.Close()
+	st.Close()
+
+	st2, w2 := openStore(t, dir)
+	h2 := New(Options{Store: st2, Writer: w2, AssignTick: 20 * time.Millisecond})
+	if err := h2.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Stop()
+	if err := h2.VisitorAction(bg, &VisitorRequest{Auth: v.auth, Action: ActMessage, Message: "after", ClientSideID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st2.Messages(bg, chatID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(msgs); n != 2 || msgs[1].Text != "after" {
+		t.Fatalf("the restored chat has %d messages %+v, want the message after the restart in it", n, msgs)
+	}
+}

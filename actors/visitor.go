@@ -28,9 +28,10 @@ type visitorActor struct {
 	name     string
 	chatID   string // the current or last chat
 	creating bool   // a chat.start is being made durable
+	// finding: the chats directory has not yet said which chat is open.
 	// openElsewhere: chatID is open (the chats directory said so) and its
 	// snapshot has not arrived yet.
-	openElsewhere bool
+	finding, openElsewhere bool
 	// deferred holds requests for the visitor's state that came before the
 	// open chat's snapshot; they are served when it arrives.
 	deferred []deferredRequest
@@ -62,7 +63,10 @@ func (a *visitorActor) Receive(ctx actor.Context) {
 		a.feed.close(ctx)
 	case *persisted:
 		a.w.done(msg.err)
+	case *foundChat:
+		a.found(ctx, msg.chatID)
 	case *snapshotWaitOver:
+		a.finding = false
 		a.replayDeferred(ctx)
 	case *visitorInit:
 		if a.deferUntilSnapshot(ctx) {
@@ -109,6 +113,10 @@ func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
 	a.lastSeen = a.h.now()
 	switch m := msg.(type) {
 	case *visitorCall:
+		if a.finding { // which chat is open decides what a message does
+			a.hold(ctx)
+			return
+		}
 		a.call(ctx, m.req)
 	case *feedPoll:
 		if a.deferUntilSnapshot(ctx) {
@@ -146,16 +154,20 @@ func (a *visitorActor) load(ctx actor.Context) {
 	}
 	a.rec = rec
 	a.name = visitorName(rec.Fields)
-	// Learn the open chat before serving any request, or a message could
-	// start a second chat. The chats directory answers at once and never
-	// asks visitors anything, so waiting here cannot deadlock.
-	res, err := ctx.RequestFuture(a.h.chats, &findVisitorChat{visitorID: a.id}, a.h.opts.RequestTimeout).Result()
-	if err != nil {
-		ctx.Logger().Error("finding the visitor's chat failed", "visitor", a.id, "err", err)
-		return
+	// Ask for the open chat; until the answer comes, requests that depend
+	// on it wait (a message could otherwise start a second chat).
+	a.finding = true
+	ctx.Request(a.h.chats, &findVisitorChat{visitorID: a.id})
+}
+
+// found records the chats directory's answer about the open chat.
+func (a *visitorActor) found(ctx actor.Context, chatID string) {
+	a.finding = false
+	if chatID != "" && (a.view == nil || a.view.Id != chatID) {
+		a.chatID, a.openElsewhere = chatID, true
 	}
-	if f, ok := res.(*foundChat); ok && f.chatID != "" {
-		a.chatID, a.openElsewhere = f.chatID, true
+	if !a.stateUnknown() && len(a.deferred) > 0 {
+		a.replayDeferred(ctx)
 	}
 }
 
@@ -326,19 +338,32 @@ type snapshotWaitOver struct{}
 // snapshot (it comes from another node in a cluster).
 const snapshotWait = 2 * time.Second
 
-// deferUntilSnapshot holds the current message while the visitor's open
-// chat is known but its snapshot has not arrived, so that a full update
-// never leaves the chat out. It reports whether it held the message.
+// stateUnknown reports whether the visitor's chat is not known yet: the
+// chats directory has not answered, or the open chat's snapshot has not
+// arrived.
+func (a *visitorActor) stateUnknown() bool {
+	return a.finding || (a.openElsewhere && (a.view == nil || a.view.Id != a.chatID))
+}
+
+// deferUntilSnapshot holds the current message while the visitor's chat is
+// not known, so that a full update never leaves the chat out. It reports
+// whether it held the message.
 func (a *visitorActor) deferUntilSnapshot(ctx actor.Context) bool {
-	if !a.openElsewhere || (a.view != nil && a.view.Id == a.chatID) {
+	if !a.stateUnknown() {
 		return false
 	}
+	a.hold(ctx)
+	return true
+}
+
+// hold keeps the current message to be served again when the visitor's
+// chat is known, or at the latest after snapshotWait.
+func (a *visitorActor) hold(ctx actor.Context) {
 	a.deferred = append(a.deferred, deferredRequest{msg: ctx.Message(), sender: ctx.Sender()})
 	if a.waitOver == nil {
 		self, root := a.self, a.h.system.Root
 		a.waitOver = time.AfterFunc(snapshotWait, func() { root.Send(self, &snapshotWaitOver{}) })
 	}
-	return true
 }
 
 // replayDeferred serves the held requests again, with their senders.

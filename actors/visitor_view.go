@@ -25,7 +25,7 @@ func (a *visitorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 			delta(objChat, "upd", ev.ChatId, a.h.chatJSON(a.view, false)),
 			delta(objSessionState, "upd", a.id, a.sessionState()),
 		})
-		if len(a.deferred) > 0 || a.waitOver != nil {
+		if !a.stateUnknown() && (len(a.deferred) > 0 || a.waitOver != nil) {
 			a.replayDeferred(ctx)
 		}
 		return
