@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,15 +124,4 @@ func chatnodeBinary(tb testing.TB) string {
 		tb.Fatal(build.err)
 	}
 	return build.path
-}
-
-// lines returns the lines of s that contain sub.
-func lines(s, sub string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return out
 }

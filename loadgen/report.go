@@ -294,14 +294,6 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-func boolKeys(m map[string]bool) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k := range m {
-		out[k] = 1
-	}
-	return out
-}
-
 func mib(b int64) string {
 	if b == 0 {
 		return "-"

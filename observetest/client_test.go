@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -79,22 +78,6 @@ func (v *visitor) act(tb testing.TB, h http.Header, action string, kv ...string)
 	if a := v.c.mustDo(tb, http.MethodPost, "/l/v/m/action", f, h); !a.OK() {
 		tb.Fatalf("visitor %s: %s", action, a)
 	}
-}
-
-// poll is one visitor long poll after since; it returns the answer's
-// revision.
-func (v *visitor) poll(tb testing.TB, since int64) int64 {
-	tb.Helper()
-	a := v.c.mustDo(tb, http.MethodGet, "/l/v/m/delta", testservices.Form("page-id", v.pageID, "auth-token", v.authToken,
-		"since", strconv.FormatInt(since, 10), "ts", "1"), nil)
-	var u update
-	if err := json.Unmarshal(a.Body, &u); err != nil || a.Status != http.StatusOK || u.Error != "" {
-		tb.Fatalf("visitor delta: %s: %v", a, err)
-	}
-	if u.Revision == 0 {
-		return since
-	}
-	return u.Revision
 }
 
 // operator is a logged-in operator.

@@ -90,8 +90,7 @@ func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 // operatorHistory serves /l/o/history.
 func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	tok, ok := s.operatorToken(ctx, get)
-	if !ok {
+	if _, ok := s.operatorToken(ctx, get); !ok {
 		return
 	}
 	tok, chatID, q, err := decodeOperatorHistory(get)

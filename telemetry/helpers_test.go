@@ -82,7 +82,7 @@ func spanNamed(tb testing.TB, spans tracetest.SpanStubs, name string) tracetest.
 func attr(s tracetest.SpanStub, key attribute.Key) string {
 	for _, kv := range s.Attributes {
 		if kv.Key == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

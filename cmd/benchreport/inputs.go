@@ -52,7 +52,6 @@ func (m meta) float(key string) float64 {
 // chatload's --json report: the load generator's own types.
 type (
 	loadReport = loadgen.Report
-	flow       = loadgen.Flow
 	summary    = loadgen.Summary
 )
 
