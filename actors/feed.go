@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/chatnode/chatnode"
 )
 
 // feed is one subscriber stream: the changes a visitor or an operator has
@@ -129,6 +131,24 @@ func (f *feed) close(ctx actor.Context) {
 	f.release(ctx)
 	f.sinks = make(map[int64]Sink)
 }
+
+// end answers every held poll and closes every sink with err, for sinks
+// that can be told (the server's WebSockets close with err's code); the
+// stream is gone and its clients must come back with a since.
+func (f *feed) end(ctx actor.Context, err error) {
+	f.release(ctx)
+	for id, s := range f.sinks {
+		if e, ok := s.(interface{ End(error) }); ok {
+			e.End(err)
+		}
+		delete(f.sinks, id)
+	}
+}
+
+// errStreamRestarted ends the subscribers of a stream whose actor
+// restarted after a failure: they reconnect and resume or get a full
+// update.
+var errStreamRestarted = chatnode.Errorf(chatnode.EUnavailable, "the stream restarted; reconnect")
 
 // release answers every held poll with an empty update.
 func (f *feed) release(ctx actor.Context) {

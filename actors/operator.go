@@ -52,6 +52,8 @@ func (a *operatorActor) Receive(ctx actor.Context) {
 		}
 	case *messages.OperatorStatus:
 		a.statusChanged(ctx, msg.Status)
+	case *actor.Restarting: // this incarnation's stream dies with it
+		a.feed.end(ctx, errStreamRestarted)
 	case *actor.Stopped:
 		a.feed.close(ctx)
 	case *persisted:

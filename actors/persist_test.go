@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,7 +190,18 @@ func TestSupervisionRestartsOneOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	chatID := chatIDOf(t, alice.waitItem(objChat, "before the crash"))
+	sink := &endSink{}
+	if _, err := h.OperatorSubscribe(bg, alice.token, 0, sink); err != nil {
+		t.Fatal(err)
+	}
 	h.system.Root.Send(h.operators, &route{id: "1", msg: &panicOn{}})
+	// The WebSocket of the failed incarnation is told to reconnect.
+	testutil.WaitFor(t, 5*time.Second, func() error {
+		if code := chatnode.ErrorCode(sink.ended()); code != chatnode.EUnavailable {
+			return fmt.Errorf("sink ended with %q", code)
+		}
+		return nil
+	})
 	testutil.WaitFor(t, 5*time.Second, func() error {
 		u, err := h.OperatorDelta(bg, alice.token, 0, 0)
 		if err != nil {
@@ -241,4 +253,24 @@ func TestRestoredVisitorWritesIntoItsChat(t *testing.T) {
 	if n := len(msgs); n != 2 || msgs[1].Text != "after" {
 		t.Fatalf("the restored chat has %d messages %+v, want the message after the restart in it", n, msgs)
 	}
+}
+
+// endSink is a subscriber that records how its stream ended.
+type endSink struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (s *endSink) Push(*Update) bool { return true }
+
+func (s *endSink) End(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+func (s *endSink) ended() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }

@@ -56,6 +56,8 @@ func (a *visitorActor) Receive(ctx actor.Context) {
 		a.lastSeen = a.h.now()
 		a.load(ctx)
 		a.armIdle()
+	case *actor.Restarting: // this incarnation's stream dies with it
+		a.feed.end(ctx, errStreamRestarted)
 	case *actor.Stopped:
 		if a.timer != nil {
 			a.timer.Stop()

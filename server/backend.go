@@ -27,9 +27,9 @@ type Backend interface {
 	// VisitorSubscribe pushes to sink, in order: first Full (since==0 or too old) or the deltas after since, then every later update, until cancel is called or sink.Push returns false.
 	// ctx bounds the subscribe call, not the subscription. Push may be
 	// called before VisitorSubscribe returns. When the stream ends the
-	// subscription for a reason the client must learn (the session is gone,
-	// the token was revoked), it calls sink's End(err error) method if the
-	// sink has one (the server's sinks do; see Ender).
+	// subscription for a reason the client must learn (the stream's actor
+	// restarted after a failure), it calls sink's End(err error) method if
+	// the sink has one (the server's sinks do; see Ender).
 	VisitorSubscribe(ctx context.Context, auth actors.VisitorAuth, since int64, sink actors.Sink) (cancel func(), err error)
 	// VisitorHistory answers the visitor's messages older than before,
 	// newest first, at most limit of them. before is "" for the newest
