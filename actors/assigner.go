@@ -59,7 +59,7 @@ func (a *assignerActor) Receive(ctx actor.Context) {
 	case *messages.OperatorUpdate:
 		a.operator(ctx, msg)
 	case *messages.ChatQueued:
-		e := &queueEntry{ChatID: msg.ChatId, DepartmentKey: msg.DepartmentKey, QueuedTs: seconds(msg.QueuedMicros), VisitorName: msg.VisitorName, FirstText: msg.FirstText}
+		e := &queueEntry{ChatID: msg.ChatId, DepartmentKey: msg.DepartmentKey, QueuedTs: seconds(msg.QueuedMicros), queuedMicros: msg.QueuedMicros, VisitorName: msg.VisitorName, FirstText: msg.FirstText}
 		if a.b.enqueue(msg.ChatId, msg.DepartmentKey, msg.QueuedMicros, e) {
 			a.added = append(a.added, e)
 			a.schedule(ctx)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"encoding/json"
 	"sort"
 
 	"github.com/chatnode/chatnode"
@@ -35,11 +36,13 @@ type queued struct {
 
 // queueEntry is what operators see of a waiting chat.
 type queueEntry struct {
-	ChatID        string  `json:"chatId"`
-	DepartmentKey string  `json:"departmentKey,omitempty"`
-	QueuedTs      float64 `json:"queuedTs"`
-	VisitorName   string  `json:"visitorName,omitempty"`
-	FirstText     string  `json:"firstText,omitempty"`
+	ChatID        string      `json:"chatId"`
+	DepartmentKey string      `json:"departmentKey,omitempty"`
+	QueuedTs      json.Number `json:"queuedTs"`
+	VisitorName   string      `json:"visitorName,omitempty"`
+	FirstText     string      `json:"firstText,omitempty"`
+
+	queuedMicros int64 // QueuedTs as kept
 }
 
 type opSlot struct {

@@ -125,5 +125,5 @@ func getBody(env *messages.Envelope) any {
 }
 
 func (e *queueEntry) proto() *messages.QueueEntry {
-	return &messages.QueueEntry{ChatId: e.ChatID, DepartmentKey: e.DepartmentKey, QueuedMicros: int64(e.QueuedTs * 1e6), VisitorName: e.VisitorName, FirstText: e.FirstText}
+	return &messages.QueueEntry{ChatId: e.ChatID, DepartmentKey: e.DepartmentKey, QueuedMicros: e.queuedMicros, VisitorName: e.VisitorName, FirstText: e.FirstText}
 }

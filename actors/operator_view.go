@@ -78,7 +78,7 @@ func (a *operatorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 }
 
 func entryFromProto(e *messages.QueueEntry) *queueEntry {
-	return &queueEntry{ChatID: e.ChatId, DepartmentKey: e.DepartmentKey, QueuedTs: seconds(e.QueuedMicros), VisitorName: e.VisitorName, FirstText: e.FirstText}
+	return &queueEntry{ChatID: e.ChatId, DepartmentKey: e.DepartmentKey, QueuedTs: seconds(e.QueuedMicros), queuedMicros: e.QueuedMicros, VisitorName: e.VisitorName, FirstText: e.FirstText}
 }
 
 func (a *operatorActor) queueChange(ctx actor.Context, qc *messages.QueueChange) {

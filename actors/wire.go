@@ -14,17 +14,17 @@ import (
 // messages and delta ids are strings; times are seconds (ts_m microseconds).
 
 type wireMessage struct {
-	ID           string  `json:"id"`
-	ClientSideID string  `json:"clientSideId"`
-	ChatID       string  `json:"chatId"`
-	AuthorID     *int64  `json:"authorId,omitempty"`
-	Name         string  `json:"name"`
-	Text         string  `json:"text"`
-	Kind         string  `json:"kind"`
-	Ts           float64 `json:"ts"`
-	TsM          int64   `json:"ts_m"`
-	Read         bool    `json:"read"`
-	CanBeEdited  bool    `json:"canBeEdited"`
+	ID           string      `json:"id"`
+	ClientSideID string      `json:"clientSideId"`
+	ChatID       string      `json:"chatId"`
+	AuthorID     *int64      `json:"authorId,omitempty"`
+	Name         string      `json:"name"`
+	Text         string      `json:"text"`
+	Kind         string      `json:"kind"`
+	Ts           json.Number `json:"ts"`
+	TsM          int64       `json:"ts_m"`
+	Read         bool        `json:"read"`
+	CanBeEdited  bool        `json:"canBeEdited"`
 }
 
 type wireOperator struct {
@@ -43,15 +43,15 @@ type wireChat struct {
 	State                   string              `json:"state"`
 	Operator                *wireOperator       `json:"operator"`
 	Messages                []*wireMessage      `json:"messages"`
-	CreationTs              float64             `json:"creationTs"`
-	ModificationTs          float64             `json:"modificationTs"`
+	CreationTs              json.Number         `json:"creationTs"`
+	ModificationTs          json.Number         `json:"modificationTs"`
 	Offline                 bool                `json:"offline"`
 	OperatorTyping          bool                `json:"operatorTyping"`
 	VisitorTyping           bool                `json:"visitorTyping"`
 	ReadByVisitor           bool                `json:"readByVisitor"`
 	UnreadByVisitorMsgCnt   int                 `json:"unreadByVisitorMsgCnt"`
-	UnreadByOperatorSinceTs *float64            `json:"unreadByOperatorSinceTs"`
-	UnreadByVisitorSinceTs  *float64            `json:"unreadByVisitorSinceTs"`
+	UnreadByOperatorSinceTs *json.Number        `json:"unreadByOperatorSinceTs"`
+	UnreadByVisitorSinceTs  *json.Number        `json:"unreadByVisitorSinceTs"`
 	OperatorIDToRate        map[string]wireRate `json:"operatorIdToRate"`
 	QueuePosition           int32               `json:"queuePosition,omitempty"`
 	// Operator API only.
@@ -94,7 +94,27 @@ const (
 	objOperatorStatus = "OPERATOR_STATUS" // operator API
 )
 
-func seconds(micros int64) float64 { return float64(micros) / 1e6 }
+// seconds renders a time in microseconds as the JSON number of seconds the
+// SDKs read ("1764175200.123456"), with integer arithmetic: formatting a
+// float64 costs several times more and deepens the goroutine's stack.
+func seconds(micros int64) json.Number {
+	if micros < 0 {
+		return json.Number(strconv.FormatFloat(float64(micros)/1e6, 'f', -1, 64))
+	}
+	var buf [24]byte
+	b := strconv.AppendInt(buf[:0], micros/1e6, 10)
+	if frac := micros % 1e6; frac != 0 {
+		b = append(b, '.', '0', '0', '0', '0', '0', '0')
+		for i := len(b) - 1; frac > 0; i-- {
+			b[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	return json.Number(b)
+}
 
 // numericID turns an id that is a decimal number into the number the SDK
 // wants, and anything else into 0.
