@@ -69,7 +69,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	m.store, err = store.Open(ctx, cfg.Store, cfg.DataDir, cfg.DBDSN)
+	m.store, err = store.Open(ctx, cfg.Store, cfg.DataDir, cfg.DBDSN, m.Logger)
 	if err != nil {
 		return err
 	}

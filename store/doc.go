@@ -26,6 +26,9 @@
 //
 // SQLite runs in WAL mode with synchronous=FULL: a commit is fsynced to the
 // write-ahead log before Apply returns, so it survives both a process crash
-// (kill -9) and a power loss. PostgreSQL relies on the server's
-// synchronous_commit (on by default).
+// (kill -9) and a power loss. Open puts a Journaled in front of it: Apply
+// returns once its record is appended to the journal and fdatasynced, and
+// the journal's applier moves records into SQLite in large transactions,
+// deleting journal files only once SQLite's commits hold them. PostgreSQL
+// relies on the server's synchronous_commit (on by default).
 package store

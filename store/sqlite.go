@@ -120,6 +120,7 @@ func sqliteDSN(file string, readOnly bool) string {
 		q.Set("_query_only", "1")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "cache_size(-65536)")
 		// Take the write lock at BEGIN, so that a transaction never fails
 		// half way when another process holds the file.
 		q.Set("_txlock", "immediate")

@@ -196,3 +196,15 @@ func scanAll[T any](ctx context.Context, q sqlQuerier, query string, args []any,
 	}
 	return out, nil
 }
+
+// lastSeq returns the highest committed seq among a chat's messages, 0 if
+// it has none. It reads beside the writer, never waiting for its
+// transaction.
+func (s *SQLite) lastSeq(ctx context.Context, chatID string) (int64, error) {
+	var last int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE chat_id = ?`, chatID).Scan(&last)
+	if err != nil {
+		return 0, fmt.Errorf("store: last seq of chat %q: %w", chatID, err)
+	}
+	return last, nil
+}

@@ -106,10 +106,10 @@ func TestSQLiteDataDirIsAFile(t *testing.T) {
 }
 
 func TestOpenUnknownKind(t *testing.T) {
-	if _, err := store.Open(t.Context(), "mysql", t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "mysql") {
+	if _, err := store.Open(t.Context(), "mysql", t.TempDir(), "", nil); err == nil || !strings.Contains(err.Error(), "mysql") {
 		t.Fatalf("Open(mysql) = %v", err)
 	}
-	s, err := store.Open(t.Context(), store.KindSQLite, t.TempDir(), "")
+	s, err := store.Open(t.Context(), store.KindSQLite, t.TempDir(), "", nil)
 	if err != nil {
 		t.Fatalf("Open(sqlite): %v", err)
 	}
@@ -120,9 +120,10 @@ func TestOpenUnknownKind(t *testing.T) {
 const killEnv = "CHATNODE_STORE_KILL_DIR"
 
 // TestSQLiteSurvivesKill9 runs a child process that writes messages through
-// a Writer and prints the id of each one it was told is durable, kills it
+// a Writer into the store a standalone node opens (SQLite behind its
+// journal) and prints the id of each one it was told is durable, kills it
 // with SIGKILL in mid-stream, and checks that every acknowledged message is
-// in the database.
+// in the store when it is opened again.
 func TestSQLiteSurvivesKill9(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
@@ -161,7 +162,11 @@ func TestSQLiteSurvivesKill9(t *testing.T) {
 		t.Fatalf("child was not killed by SIGKILL: %v; stderr: %s", err, stderr.String())
 	}
 
-	s := mustOpenSQLiteAt(t, dir)
+	s, err := store.Open(t.Context(), store.KindSQLite, dir, "", nil)
+	if err != nil {
+		t.Fatalf("reopen after the kill: %v", err)
+	}
+	defer s.Close()
 	stored := map[string]bool{}
 	for g := range killWriters {
 		ms, err := s.Messages(t.Context(), fmt.Sprint("k", g), 0, 0)
@@ -192,7 +197,7 @@ func TestHelperProcess(t *testing.T) {
 	if dir == "" {
 		return
 	}
-	s, err := store.OpenSQLite(context.Background(), dir)
+	s, err := store.Open(context.Background(), store.KindSQLite, dir, "", nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

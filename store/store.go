@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/chatnode/chatnode"
@@ -170,9 +172,10 @@ const (
 	KindPostgres = "postgres"
 )
 
-// Open opens the store of the given kind: KindSQLite under dataDir, or
-// KindPostgres at dsn.
-func Open(ctx context.Context, kind, dataDir, dsn string) (Store, error) {
+// Open opens the store of the given kind: KindSQLite under dataDir, behind
+// its journal (see Journaled), or KindPostgres at dsn. logger (nil:
+// discard) hears about the journal's replay and its failures.
+func Open(ctx context.Context, kind, dataDir, dsn string, logger *slog.Logger) (Store, error) {
 	switch kind {
 	// A failed open returns a nil interface, not one holding a nil pointer.
 	case KindSQLite:
@@ -180,7 +183,12 @@ func Open(ctx context.Context, kind, dataDir, dsn string) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, nil
+		j, err := OpenJournaled(ctx, s, filepath.Join(dataDir, JournalDir), logger)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("data_dir %q: %w", dataDir, err)
+		}
+		return j, nil
 	case KindPostgres:
 		p, err := OpenPostgres(ctx, dsn)
 		if err != nil {
