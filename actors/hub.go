@@ -104,7 +104,8 @@ func (o *Options) defaults() {
 
 // props builds the props of an actor of kind.
 func (h *Hub) props(kind string, producer actor.Producer, extra ...actor.PropsOption) *actor.Props {
-	return actor.PropsFromProducer(producer, append(extra, h.opts.PropsOptions(kind)...)...)
+	opts := append([]actor.PropsOption{actor.WithDispatcher(h.dispatch)}, extra...)
+	return actor.PropsFromProducer(producer, append(opts, h.opts.PropsOptions(kind)...)...)
 }
 
 // Hub runs the chat domain on one actor system: the visitors, chats and
@@ -118,6 +119,7 @@ type Hub struct {
 	store    store.Store
 	writer   Submitter
 	presence presence
+	dispatch *workers // runs every mailbox of the hub's actors
 
 	visitors, chats, operators, assigner, bridge *actor.PID
 
@@ -133,7 +135,8 @@ type Hub struct {
 // New builds a Hub; Start brings it up.
 func New(opts Options) *Hub {
 	opts.defaults()
-	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer, runID: randomToken(4)}
+	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer, runID: randomToken(4),
+		dispatch: newWorkers(300)}
 	if c := opts.Cluster; c != nil {
 		for i, n := range c.Nodes {
 			if n == c.Self {
