@@ -21,6 +21,105 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Batch is several encoded Envelopes for one destination carried by one
+// broker message, in the order they were made; each keeps the trace
+// headers it would have had alone.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*BatchItem           `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Batch) GetItems() []*BatchItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type BatchItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelope      []byte                 `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Headers       map[string]string      `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchItem) Reset() {
+	*x = BatchItem{}
+	mi := &file_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchItem) ProtoMessage() {}
+
+func (x *BatchItem) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchItem.ProtoReflect.Descriptor instead.
+func (*BatchItem) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BatchItem) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *BatchItem) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
 // Envelope is one message between the nodes of a cluster, carried by
 // RabbitMQ. target names the local recipient on the receiving node;
 // entity_id the child of a directory target. call_id is set on requests
@@ -61,7 +160,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_cluster_proto_msgTypes[0]
+	mi := &file_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -73,7 +172,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[0]
+	mi := &file_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -86,7 +185,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{0}
+	return file_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Envelope) GetOrigin() string {
@@ -465,7 +564,7 @@ type ChatCall struct {
 
 func (x *ChatCall) Reset() {
 	*x = ChatCall{}
-	mi := &file_cluster_proto_msgTypes[1]
+	mi := &file_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +576,7 @@ func (x *ChatCall) String() string {
 func (*ChatCall) ProtoMessage() {}
 
 func (x *ChatCall) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[1]
+	mi := &file_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +589,7 @@ func (x *ChatCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatCall.ProtoReflect.Descriptor instead.
 func (*ChatCall) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{1}
+	return file_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ChatCall) GetSide() string {
@@ -594,7 +693,7 @@ type SetStatus struct {
 
 func (x *SetStatus) Reset() {
 	*x = SetStatus{}
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +705,7 @@ func (x *SetStatus) String() string {
 func (*SetStatus) ProtoMessage() {}
 
 func (x *SetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[2]
+	mi := &file_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +718,7 @@ func (x *SetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatus.ProtoReflect.Descriptor instead.
 func (*SetStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{2}
+	return file_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SetStatus) GetStatus() string {
@@ -640,7 +739,7 @@ type Attach struct {
 
 func (x *Attach) Reset() {
 	*x = Attach{}
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +751,7 @@ func (x *Attach) String() string {
 func (*Attach) ProtoMessage() {}
 
 func (x *Attach) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[3]
+	mi := &file_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +764,7 @@ func (x *Attach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attach.ProtoReflect.Descriptor instead.
 func (*Attach) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{3}
+	return file_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Attach) GetSide() string {
@@ -696,7 +795,7 @@ type Answer struct {
 
 func (x *Answer) Reset() {
 	*x = Answer{}
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +807,7 @@ func (x *Answer) String() string {
 func (*Answer) ProtoMessage() {}
 
 func (x *Answer) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +820,7 @@ func (x *Answer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Answer.ProtoReflect.Descriptor instead.
 func (*Answer) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Answer) GetBody() isAnswer_Body {
@@ -775,7 +874,7 @@ type QueueSnapshot struct {
 
 func (x *QueueSnapshot) Reset() {
 	*x = QueueSnapshot{}
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +886,7 @@ func (x *QueueSnapshot) String() string {
 func (*QueueSnapshot) ProtoMessage() {}
 
 func (x *QueueSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +899,7 @@ func (x *QueueSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSnapshot.ProtoReflect.Descriptor instead.
 func (*QueueSnapshot) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{5}
+	return file_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *QueueSnapshot) GetEntries() []*QueueEntry {
@@ -821,7 +920,7 @@ type OperatorStatus struct {
 
 func (x *OperatorStatus) Reset() {
 	*x = OperatorStatus{}
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +932,7 @@ func (x *OperatorStatus) String() string {
 func (*OperatorStatus) ProtoMessage() {}
 
 func (x *OperatorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +945,7 @@ func (x *OperatorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorStatus.ProtoReflect.Descriptor instead.
 func (*OperatorStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{6}
+	return file_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *OperatorStatus) GetOperatorId() string {
@@ -874,7 +973,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_cluster_proto_msgTypes[7]
+	mi := &file_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +985,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[7]
+	mi := &file_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +998,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{7}
+	return file_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Heartbeat) GetRole() string {
@@ -927,7 +1026,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_cluster_proto_msgTypes[8]
+	mi := &file_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1038,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[8]
+	mi := &file_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1051,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{8}
+	return file_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Presence) GetStatus() map[string]string {
@@ -967,7 +1066,15 @@ var File_cluster_proto protoreflect.FileDescriptor
 const file_cluster_proto_rawDesc = "" +
 	"\n" +
 	"\rcluster.proto\x12\x11chatnode.messages\x1a\n" +
-	"chat.proto\x1a\fassign.proto\"\xdd\v\n" +
+	"chat.proto\x1a\fassign.proto\";\n" +
+	"\x05Batch\x122\n" +
+	"\x05items\x18\x01 \x03(\v2\x1c.chatnode.messages.BatchItemR\x05items\"\xa8\x01\n" +
+	"\tBatchItem\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\x12C\n" +
+	"\aheaders\x18\x02 \x03(\v2).chatnode.messages.BatchItem.HeadersEntryR\aheaders\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdd\v\n" +
 	"\bEnvelope\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1b\n" +
@@ -1053,64 +1160,69 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cluster_proto_goTypes = []any{
-	(*Envelope)(nil),       // 0: chatnode.messages.Envelope
-	(*ChatCall)(nil),       // 1: chatnode.messages.ChatCall
-	(*SetStatus)(nil),      // 2: chatnode.messages.SetStatus
-	(*Attach)(nil),         // 3: chatnode.messages.Attach
-	(*Answer)(nil),         // 4: chatnode.messages.Answer
-	(*QueueSnapshot)(nil),  // 5: chatnode.messages.QueueSnapshot
-	(*OperatorStatus)(nil), // 6: chatnode.messages.OperatorStatus
-	(*Heartbeat)(nil),      // 7: chatnode.messages.Heartbeat
-	(*Presence)(nil),       // 8: chatnode.messages.Presence
-	nil,                    // 9: chatnode.messages.Presence.StatusEntry
-	(*ChatEvent)(nil),      // 10: chatnode.messages.ChatEvent
-	(*ChatQueued)(nil),     // 11: chatnode.messages.ChatQueued
-	(*ChatDequeued)(nil),   // 12: chatnode.messages.ChatDequeued
-	(*ChatReleased)(nil),   // 13: chatnode.messages.ChatReleased
-	(*ChatHeld)(nil),       // 14: chatnode.messages.ChatHeld
-	(*OperatorUpdate)(nil), // 15: chatnode.messages.OperatorUpdate
-	(*AssignChat)(nil),     // 16: chatnode.messages.AssignChat
-	(*AssignResult)(nil),   // 17: chatnode.messages.AssignResult
-	(*TakeChat)(nil),       // 18: chatnode.messages.TakeChat
-	(*TransferChat)(nil),   // 19: chatnode.messages.TransferChat
-	(*QueuePosition)(nil),  // 20: chatnode.messages.QueuePosition
-	(*QueueChange)(nil),    // 21: chatnode.messages.QueueChange
-	(*Result)(nil),         // 22: chatnode.messages.Result
-	(*QueueEntry)(nil),     // 23: chatnode.messages.QueueEntry
+	(*Batch)(nil),          // 0: chatnode.messages.Batch
+	(*BatchItem)(nil),      // 1: chatnode.messages.BatchItem
+	(*Envelope)(nil),       // 2: chatnode.messages.Envelope
+	(*ChatCall)(nil),       // 3: chatnode.messages.ChatCall
+	(*SetStatus)(nil),      // 4: chatnode.messages.SetStatus
+	(*Attach)(nil),         // 5: chatnode.messages.Attach
+	(*Answer)(nil),         // 6: chatnode.messages.Answer
+	(*QueueSnapshot)(nil),  // 7: chatnode.messages.QueueSnapshot
+	(*OperatorStatus)(nil), // 8: chatnode.messages.OperatorStatus
+	(*Heartbeat)(nil),      // 9: chatnode.messages.Heartbeat
+	(*Presence)(nil),       // 10: chatnode.messages.Presence
+	nil,                    // 11: chatnode.messages.BatchItem.HeadersEntry
+	nil,                    // 12: chatnode.messages.Presence.StatusEntry
+	(*ChatEvent)(nil),      // 13: chatnode.messages.ChatEvent
+	(*ChatQueued)(nil),     // 14: chatnode.messages.ChatQueued
+	(*ChatDequeued)(nil),   // 15: chatnode.messages.ChatDequeued
+	(*ChatReleased)(nil),   // 16: chatnode.messages.ChatReleased
+	(*ChatHeld)(nil),       // 17: chatnode.messages.ChatHeld
+	(*OperatorUpdate)(nil), // 18: chatnode.messages.OperatorUpdate
+	(*AssignChat)(nil),     // 19: chatnode.messages.AssignChat
+	(*AssignResult)(nil),   // 20: chatnode.messages.AssignResult
+	(*TakeChat)(nil),       // 21: chatnode.messages.TakeChat
+	(*TransferChat)(nil),   // 22: chatnode.messages.TransferChat
+	(*QueuePosition)(nil),  // 23: chatnode.messages.QueuePosition
+	(*QueueChange)(nil),    // 24: chatnode.messages.QueueChange
+	(*Result)(nil),         // 25: chatnode.messages.Result
+	(*QueueEntry)(nil),     // 26: chatnode.messages.QueueEntry
 }
 var file_cluster_proto_depIdxs = []int32{
-	10, // 0: chatnode.messages.Envelope.chat_event:type_name -> chatnode.messages.ChatEvent
-	11, // 1: chatnode.messages.Envelope.chat_queued:type_name -> chatnode.messages.ChatQueued
-	12, // 2: chatnode.messages.Envelope.chat_dequeued:type_name -> chatnode.messages.ChatDequeued
-	13, // 3: chatnode.messages.Envelope.chat_released:type_name -> chatnode.messages.ChatReleased
-	14, // 4: chatnode.messages.Envelope.chat_held:type_name -> chatnode.messages.ChatHeld
-	15, // 5: chatnode.messages.Envelope.operator_update:type_name -> chatnode.messages.OperatorUpdate
-	16, // 6: chatnode.messages.Envelope.assign_chat:type_name -> chatnode.messages.AssignChat
-	17, // 7: chatnode.messages.Envelope.assign_result:type_name -> chatnode.messages.AssignResult
-	18, // 8: chatnode.messages.Envelope.take_chat:type_name -> chatnode.messages.TakeChat
-	19, // 9: chatnode.messages.Envelope.transfer_chat:type_name -> chatnode.messages.TransferChat
-	20, // 10: chatnode.messages.Envelope.queue_position:type_name -> chatnode.messages.QueuePosition
-	21, // 11: chatnode.messages.Envelope.queue_change:type_name -> chatnode.messages.QueueChange
-	5,  // 12: chatnode.messages.Envelope.queue_snapshot:type_name -> chatnode.messages.QueueSnapshot
-	1,  // 13: chatnode.messages.Envelope.chat_call:type_name -> chatnode.messages.ChatCall
-	2,  // 14: chatnode.messages.Envelope.set_status:type_name -> chatnode.messages.SetStatus
-	3,  // 15: chatnode.messages.Envelope.attach:type_name -> chatnode.messages.Attach
-	4,  // 16: chatnode.messages.Envelope.answer:type_name -> chatnode.messages.Answer
-	6,  // 17: chatnode.messages.Envelope.operator_status:type_name -> chatnode.messages.OperatorStatus
-	7,  // 18: chatnode.messages.Envelope.heartbeat:type_name -> chatnode.messages.Heartbeat
-	8,  // 19: chatnode.messages.Envelope.presence:type_name -> chatnode.messages.Presence
-	22, // 20: chatnode.messages.Envelope.result:type_name -> chatnode.messages.Result
-	22, // 21: chatnode.messages.Answer.result:type_name -> chatnode.messages.Result
-	17, // 22: chatnode.messages.Answer.assign_result:type_name -> chatnode.messages.AssignResult
-	23, // 23: chatnode.messages.QueueSnapshot.entries:type_name -> chatnode.messages.QueueEntry
-	9,  // 24: chatnode.messages.Presence.status:type_name -> chatnode.messages.Presence.StatusEntry
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	1,  // 0: chatnode.messages.Batch.items:type_name -> chatnode.messages.BatchItem
+	11, // 1: chatnode.messages.BatchItem.headers:type_name -> chatnode.messages.BatchItem.HeadersEntry
+	13, // 2: chatnode.messages.Envelope.chat_event:type_name -> chatnode.messages.ChatEvent
+	14, // 3: chatnode.messages.Envelope.chat_queued:type_name -> chatnode.messages.ChatQueued
+	15, // 4: chatnode.messages.Envelope.chat_dequeued:type_name -> chatnode.messages.ChatDequeued
+	16, // 5: chatnode.messages.Envelope.chat_released:type_name -> chatnode.messages.ChatReleased
+	17, // 6: chatnode.messages.Envelope.chat_held:type_name -> chatnode.messages.ChatHeld
+	18, // 7: chatnode.messages.Envelope.operator_update:type_name -> chatnode.messages.OperatorUpdate
+	19, // 8: chatnode.messages.Envelope.assign_chat:type_name -> chatnode.messages.AssignChat
+	20, // 9: chatnode.messages.Envelope.assign_result:type_name -> chatnode.messages.AssignResult
+	21, // 10: chatnode.messages.Envelope.take_chat:type_name -> chatnode.messages.TakeChat
+	22, // 11: chatnode.messages.Envelope.transfer_chat:type_name -> chatnode.messages.TransferChat
+	23, // 12: chatnode.messages.Envelope.queue_position:type_name -> chatnode.messages.QueuePosition
+	24, // 13: chatnode.messages.Envelope.queue_change:type_name -> chatnode.messages.QueueChange
+	7,  // 14: chatnode.messages.Envelope.queue_snapshot:type_name -> chatnode.messages.QueueSnapshot
+	3,  // 15: chatnode.messages.Envelope.chat_call:type_name -> chatnode.messages.ChatCall
+	4,  // 16: chatnode.messages.Envelope.set_status:type_name -> chatnode.messages.SetStatus
+	5,  // 17: chatnode.messages.Envelope.attach:type_name -> chatnode.messages.Attach
+	6,  // 18: chatnode.messages.Envelope.answer:type_name -> chatnode.messages.Answer
+	8,  // 19: chatnode.messages.Envelope.operator_status:type_name -> chatnode.messages.OperatorStatus
+	9,  // 20: chatnode.messages.Envelope.heartbeat:type_name -> chatnode.messages.Heartbeat
+	10, // 21: chatnode.messages.Envelope.presence:type_name -> chatnode.messages.Presence
+	25, // 22: chatnode.messages.Envelope.result:type_name -> chatnode.messages.Result
+	25, // 23: chatnode.messages.Answer.result:type_name -> chatnode.messages.Result
+	20, // 24: chatnode.messages.Answer.assign_result:type_name -> chatnode.messages.AssignResult
+	26, // 25: chatnode.messages.QueueSnapshot.entries:type_name -> chatnode.messages.QueueEntry
+	12, // 26: chatnode.messages.Presence.status:type_name -> chatnode.messages.Presence.StatusEntry
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cluster_proto_init() }
@@ -1120,7 +1232,7 @@ func file_cluster_proto_init() {
 	}
 	file_chat_proto_init()
 	file_assign_proto_init()
-	file_cluster_proto_msgTypes[0].OneofWrappers = []any{
+	file_cluster_proto_msgTypes[2].OneofWrappers = []any{
 		(*Envelope_ChatEvent)(nil),
 		(*Envelope_ChatQueued)(nil),
 		(*Envelope_ChatDequeued)(nil),
@@ -1143,7 +1255,7 @@ func file_cluster_proto_init() {
 		(*Envelope_Presence)(nil),
 		(*Envelope_Result)(nil),
 	}
-	file_cluster_proto_msgTypes[4].OneofWrappers = []any{
+	file_cluster_proto_msgTypes[6].OneofWrappers = []any{
 		(*Answer_Result)(nil),
 		(*Answer_AssignResult)(nil),
 	}
@@ -1153,7 +1265,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -8,8 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/chatnode/chatnode/actors"
 	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/messages"
 	"github.com/chatnode/chatnode/mq"
 )
 
@@ -71,10 +74,22 @@ func (c *clusterLink) options(cfg *config.Config) *actors.ClusterOptions {
 	}
 }
 
+// Batching: envelopes for the same destination that are queued one after
+// another travel in one broker message, up to these bounds. Each broker
+// message costs RabbitMQ a persistent write and a confirmation, and each
+// node a delivery and an acknowledgement, whatever its size.
+const (
+	batchHeader   = "chatnode-batch"
+	maxBatchItems = 512
+	maxBatchBytes = 1 << 20
+)
+
 // publishLoop sends envelopes one after another without waiting for each
 // confirmation, so their order holds; a second goroutine collects the
 // confirmations. A message still unconfirmed when the connection drops is
-// sent again by the link after it reconnects.
+// sent again by the link after it reconnects. Consecutive envelopes with
+// the same routing key go out as one Batch: order across routing keys is
+// kept, because a batch never reaches past an envelope for another key.
 func (c *clusterLink) publishLoop() {
 	defer c.wg.Done()
 	confirms := make(chan mq.Pending, 1<<12)
@@ -90,35 +105,103 @@ func (c *clusterLink) publishLoop() {
 		}
 	}()
 	defer close(confirms)
+	var (
+		batch []outbound
+		next  *outbound // taken from c.out but for another key: the next batch's first
+	)
 	for {
-		select {
-		case m := <-c.out:
-			p, err := c.link.PublishAsync(c.ctx, m.key, m.id, m.headers, m.body)
-			if err != nil {
-				if c.ctx.Err() != nil {
-					return
-				}
-				c.log.Error("cluster message not sent", "id", m.id, "err", err)
-				continue
+		var first outbound
+		if next != nil {
+			first, next = *next, nil
+		} else {
+			select {
+			case first = <-c.out:
+			case <-c.ctx.Done():
+				return
 			}
-			confirms <- p
-		case <-c.ctx.Done():
-			return
 		}
+		batch, next = takeBatch(batch[:0], first, c.out)
+		m := first
+		if len(batch) > 1 {
+			m = packBatch(batch)
+		}
+		p, err := c.link.PublishAsync(c.ctx, m.key, m.id, m.headers, m.body)
+		clear(batch)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.log.Error("cluster message not sent", "id", m.id, "err", err)
+			continue
+		}
+		confirms <- p
 	}
 }
 
-// consume feeds deliveries to hub, once each.
+// takeBatch appends first, and after it the envelopes queued on in for the
+// same routing key, to batch. It stops at the bounds, when nothing more is
+// queued, or at an envelope for another key, which it returns as next.
+func takeBatch(batch []outbound, first outbound, in <-chan outbound) (_ []outbound, next *outbound) {
+	batch = append(batch, first)
+	size := len(first.body)
+	for len(batch) < maxBatchItems && size < maxBatchBytes {
+		select {
+		case m := <-in:
+			if m.key != first.key {
+				return batch, &m
+			}
+			batch = append(batch, m)
+			size += len(m.body)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
+}
+
+// packBatch makes one broker message of envelopes for one routing key. It
+// carries the last envelope's event id, which no other message has.
+func packBatch(batch []outbound) outbound {
+	b := &messages.Batch{Items: make([]*messages.BatchItem, len(batch))}
+	for i, m := range batch {
+		b.Items[i] = &messages.BatchItem{Envelope: m.body, Headers: m.headers}
+	}
+	body, err := proto.Marshal(b)
+	if err != nil {
+		panic(err) // bytes and strings always encode
+	}
+	last := batch[len(batch)-1]
+	return outbound{key: last.key, id: last.id, headers: map[string]string{batchHeader: "1"}, body: body}
+}
+
+// consume feeds deliveries to hub, once each, unpacking batches.
 func (c *clusterLink) consume(hub *actors.Hub) error {
 	return c.link.Consume(func(_ context.Context, d mq.Delivery) error {
 		if c.dedup.Seen(d.EventID) {
 			return nil
 		}
-		if err := hub.Deliver(d.Body, d.Headers); err != nil {
+		if err := unpack(d, hub.Deliver); err != nil {
 			c.log.Error("dropping an undecodable cluster message", "id", d.EventID, "err", err)
 		}
 		return nil
 	})
+}
+
+// unpack hands deliver each envelope of a delivery, with its headers: the
+// delivery's own, or each batch item's.
+func unpack(d mq.Delivery, deliver func(body []byte, headers map[string]string) error) error {
+	if d.Headers[batchHeader] == "" {
+		return deliver(d.Body, d.Headers)
+	}
+	var b messages.Batch
+	if err := proto.Unmarshal(d.Body, &b); err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	var errs []error
+	for _, it := range b.Items {
+		errs = append(errs, deliver(it.Envelope, it.Headers))
+	}
+	return errors.Join(errs...)
 }
 
 // flush waits up to d for queued envelopes to be handed to the link.
