@@ -28,6 +28,11 @@ const (
 	// the applier start at once: the database gets few, large transactions.
 	journalDelay = 250 * time.Millisecond
 	journalBatch = 32768
+	// journalBacklog bounds the changes waiting for the applier: past it,
+	// Apply waits until the database has caught up (and fails if it
+	// cannot), so a database that stalls slows writers down instead of
+	// filling memory.
+	journalBacklog = 1 << 20
 )
 
 // Journaled is a Store whose writes are durable once they are appended to
@@ -50,6 +55,7 @@ type Journaled struct {
 	dir         string
 	logger      *slog.Logger
 	segmentSize int64 // journalSegment; smaller in tests
+	backlog     int   // journalBacklog; smaller in tests
 
 	wmu     sync.Mutex // serialises Apply: the journal file and its buffer
 	f       *os.File
@@ -115,7 +121,7 @@ func OpenJournaled(ctx context.Context, inner Store, dir string, logger *slog.Lo
 	}
 	j := &Journaled{
 		inner: inner, seqs: seqs, dir: dir, logger: logger,
-		lastSeq: map[string]int64{}, segmentSize: journalSegment,
+		lastSeq: map[string]int64{}, segmentSize: journalSegment, backlog: journalBacklog,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	last, err := j.replay(ctx)
@@ -270,6 +276,14 @@ func (j *Journaled) Apply(ctx context.Context, changes []Change) error {
 	defer j.wmu.Unlock()
 	if j.broken != nil {
 		return j.broken
+	}
+	j.mu.Lock()
+	behind := j.queued >= j.backlog
+	j.mu.Unlock()
+	if behind {
+		if err := j.flush(ctx); err != nil {
+			return err
+		}
 	}
 	direct, err := j.mayConflict(ctx, changes)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -201,5 +202,54 @@ func TestJournalConflictAfterTheChatIsForgotten(t *testing.T) {
 	}
 	if err := j.Apply(ctx, []Change{msg("c1", 1)}); err != nil {
 		t.Fatalf("retry of the stored message: %v, want it skipped", err)
+	}
+}
+
+// failingStore is a SQLite store whose writes fail while fail is set.
+type failingStore struct {
+	*SQLite
+	fail atomic.Bool
+}
+
+func (f *failingStore) Apply(ctx context.Context, changes []Change) error {
+	if f.fail.Load() {
+		return errors.New("disk unavailable")
+	}
+	return f.SQLite.Apply(ctx, changes)
+}
+
+func TestJournalStallingDatabaseStopsWritesAndLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSQLite(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := &failingStore{SQLite: s}
+	j, err := OpenJournaled(t.Context(), inner, dir+"/"+JournalDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.backlog = 3
+	inner.fail.Store(true)
+	ctx := context.Background()
+	for seq := int64(1); seq <= 3; seq++ {
+		if err := j.Apply(ctx, []Change{msg("c1", seq)}); err != nil {
+			t.Fatalf("write %d while the backlog has room: %v", seq, err)
+		}
+	}
+	if err := j.Apply(ctx, []Change{msg("c1", 4)}); err == nil || !strings.Contains(err.Error(), "disk unavailable") {
+		t.Fatalf("write past the backlog with the database failing = %v, want its error", err)
+	}
+	if _, err := j.Messages(ctx, "c1", 0, 0); err == nil {
+		t.Fatal("a read while the database cannot take the journal's writes succeeded")
+	}
+	inner.fail.Store(false)
+	if err := j.Apply(ctx, []Change{msg("c1", 4)}); err != nil {
+		t.Fatalf("write once the database is back: %v", err)
+	}
+	got, err := j.Messages(ctx, "c1", 0, 0)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("Messages = %d, %v; want the 4 acknowledged", len(got), err)
 	}
 }

@@ -37,7 +37,7 @@ func (m *Metrics) registerDomainMetrics() {
 	}, []string{"route"})
 	m.storeSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "chatnode_store_write_seconds",
-		Help:    "Time of one store write transaction (a batch of changes).",
+		Help:    "Time to make one batch of changes durable (a journal append or a PostgreSQL transaction).",
 		Buckets: storeBuckets,
 	})
 	m.storeWrites = prometheus.NewCounter(prometheus.CounterOpts{
