@@ -330,8 +330,9 @@ standalone_run() {
 }
 
 standalone_run standalone 256 \
-	"One node with its embedded SQLite store (WAL, synchronous=$SYNC): every message is committed and" \
-	"fsynced (group commit) before it is answered and delivered. 500 visitors on WebSockets, 50 operators" \
+	"One node with its embedded store: every message is appended to the store's journal and fdatasynced" \
+	"(group commit) before it is answered and delivered; the journal's applier copies it into SQLite" \
+	"(WAL, synchronous=$SYNC) in large transactions. 500 visitors on WebSockets, 50 operators" \
 	"(max_chats 20, accounts from \`chatload accounts --operators 50 --max-chats 20\`), --rate 25000 asked with" \
 	"at most 256 sends waiting for their answer. Tracing off (no otlp_endpoint), metrics on."
 

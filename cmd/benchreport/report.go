@@ -147,7 +147,7 @@ type row struct{ figure, target, measured, met string }
 
 func (s *suite) writeSummary(w io.Writer) {
 	var rows []row
-	rows = append(rows, s.chatRows(runStandalone, "standalone, durable (SQLite), 256 in flight", targetStandaloneRate, targetStandaloneP99)...)
+	rows = append(rows, s.chatRows(runStandalone, "standalone, durable (journal + SQLite), 256 in flight", targetStandaloneRate, targetStandaloneP99)...)
 	rows = append(rows, s.chatRows(runCluster, "cluster (master + slave via RabbitMQ, PostgreSQL), 256 in flight", targetClusterRate, targetClusterP99)...)
 	rows = append(rows, s.idleRow())
 	rows = append(rows, s.assignRow())
