@@ -131,7 +131,13 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// delta renders a change for the client. Message deltas, the most frequent,
+// are appended by hand (wire_encode.go); the rest, and a message whose Ts
+// encoding/json would reject, go through encoding/json.
 func delta(objectType, event, id string, data any) json.RawMessage {
+	if m, ok := data.(*wireMessage); ok && m != nil && (m.Ts == "" || validNumber(string(m.Ts))) {
+		return messageDelta(objectType, event, id, m)
+	}
 	return mustJSON(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: data})
 }
 

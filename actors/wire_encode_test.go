@@ -1,0 +1,202 @@
+package actors
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/messages"
+)
+
+// wireTestStrings are texts that exercise every branch of JSON string
+// escaping.
+var wireTestStrings = []string{
+	"",
+	"hello",
+	"Привет, как дела?",
+	"emoji 😀👍🏽 and 🇷🇺",
+	"<script>alert('x') && y > 1</script>",
+	`quote " and backslash \ and both \"`,
+	"tab\there\nnewline\rreturn",
+	"\x00\x01\x07\b\f\x0b\x1b\x1f\x7f",
+	"bad \xff utf-8 \xc3 \xe2\x82 end\x80",
+	"line\u2028sep\u2029para",
+	"\ufffd already a replacement",
+	"/ slash and ' apostrophe and = sign",
+	strings.Repeat("long text ", 100),
+}
+
+func int64p(n int64) *int64 { return &n }
+
+// wireTestMessages returns messages with each field set and unset.
+func wireTestMessages() []*wireMessage {
+	ms := []*wireMessage{
+		{},
+		{Ts: "0"},
+		{ID: "1", ClientSideID: "c1", ChatID: "7", AuthorID: int64p(0), Name: "Op", Text: "hi", Kind: chatnode.KindOperator,
+			Ts: seconds(1_764_175_200_123_456), TsM: 1_764_175_200_123_456, Read: true, CanBeEdited: true},
+		{ID: "2", ChatID: "7", AuthorID: int64p(math.MinInt64), Ts: seconds(-1_500_000), TsM: -1_500_000},
+		{ID: "3", ChatID: "7", AuthorID: int64p(math.MaxInt64), Ts: "1e10", TsM: math.MaxInt64, Read: true},
+		{ID: "4", Kind: chatnode.KindVisitor, Ts: seconds(1_000_001), TsM: 1_000_001, CanBeEdited: true},
+		{ID: "5", Ts: "-0.5E+3", TsM: math.MinInt64},
+	}
+	for _, s := range wireTestStrings {
+		ms = append(ms, &wireMessage{ID: s, ClientSideID: s, ChatID: s, Name: s, Text: s, Kind: s, Ts: seconds(1_500_000), TsM: 1_500_000})
+	}
+	// As the hub renders them.
+	chat := &messages.Chat{Id: "42", ReadByVisitorSeq: 2, ReadByOperatorSeq: 1}
+	for i, m := range []*messages.Message{
+		{Id: "m1", ChatId: "42", AuthorId: "5", AuthorName: "Анна", Text: "Здравствуйте! <b>Чем</b> помочь?", Kind: chatnode.KindOperator, TsMicros: 1_764_175_200_000_000, Seq: 1},
+		{Id: "m2", ClientSideId: "cs2", ChatId: "42", AuthorId: "v1", AuthorName: "Visitor", Text: "a \"quoted\" & \\ text", Kind: chatnode.KindVisitor, TsMicros: 1_764_175_201_000_100, Seq: 2},
+		{Id: "m3", ChatId: "42", AuthorId: "not a number", Text: "info", Kind: "info", Seq: 3},
+	} {
+		ms = append(ms, messageJSON(m, chat))
+		if i == 0 {
+			ms = append(ms, messageJSON(m, nil))
+		}
+	}
+	return ms
+}
+
+func marshalDelta(t testing.TB, objectType, event, id string, m *wireMessage) []byte {
+	t.Helper()
+	b, err := json.Marshal(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAppendDeltaMatchesEncodingJSON(t *testing.T) {
+	for _, m := range wireTestMessages() {
+		for _, id := range []string{m.ID, "", "id <&> \"\u2028\xfe"} {
+			want := marshalDelta(t, objMessage, "add", id, m)
+			if got := appendDelta(nil, objMessage, "add", id, m); !bytes.Equal(got, want) {
+				t.Errorf("appendDelta:\n got %s\nwant %s", got, want)
+			}
+			if got := delta(objMessage, "add", id, m); !bytes.Equal(got, want) {
+				t.Errorf("delta:\n got %s\nwant %s", got, want)
+			}
+		}
+	}
+}
+
+func TestAppendDeltaAppends(t *testing.T) {
+	m := wireTestMessages()[2]
+	want := append([]byte("prefix"), marshalDelta(t, objMessage, "add", m.ID, m)...)
+	if got := appendDelta([]byte("prefix"), objMessage, "add", m.ID, m); !bytes.Equal(got, want) {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	cases := append([]string(nil), wireTestStrings...)
+	for c := 0; c < 256; c++ {
+		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
+	}
+	for _, r := range []rune{0x80, 0x7ff, 0x800, 0x2027, 0x2028, 0x2029, 0x202a, 0xfffd, 0xffff, 0x10000, utf8.MaxRune} {
+		cases = append(cases, string(r), "x"+string(r)+"y")
+	}
+	cases = append(cases, "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\xe2\x80") // surrogate, too big, overlong, truncated
+	for _, s := range cases {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestValidNumberMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"0", "-0", "1", "-1", "10", "01", "-01", "00", "1.5", "1.", ".5", "-.5", "1.5.5", "0.000001",
+		"1e5", "1E5", "1e+5", "1e-5", "1e", "1e+", "1E-", "1ex", "1e5.5", "1.5e05", "-", "--1", "+1",
+		"1764175200.123456", "-1.5", "NaN", "Inf", " 1", "1 ", "0x10", "1_000", "true", `"1"`,
+	} {
+		_, err := json.Marshal(json.Number(s))
+		if got := validNumber(s); got != (err == nil) {
+			t.Errorf("validNumber(%q) = %v, encoding/json error %v", s, got, err)
+		}
+	}
+}
+
+func TestDeltaFallsBackToEncodingJSON(t *testing.T) {
+	if got, want := string(delta(objMessage, "add", "1", (*wireMessage)(nil))), `{"objectType":"CHAT_MESSAGE","event":"add","id":"1","data":null}`; got != want {
+		t.Errorf("nil message: got %s, want %s", got, want)
+	}
+	if got, want := string(delta(objMessageRead, "upd", "1", true)), `{"objectType":"MESSAGE_READ","event":"upd","id":"1","data":true}`; got != want {
+		t.Errorf("bool: got %s, want %s", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a message with an invalid Ts did not panic as encoding/json fails it")
+		}
+	}()
+	delta(objMessage, "add", "1", &wireMessage{Ts: "1.5.5"})
+}
+
+func TestMessageDeltaAllocatesOnce(t *testing.T) {
+	m := &wireMessage{ID: "1", ChatID: "7", AuthorID: int64p(math.MinInt64), Name: "n", Text: "t", Kind: "k", TsM: math.MinInt64}
+	var out []byte
+	if n := testing.AllocsPerRun(100, func() { out = messageDelta(objMessage, "add", m.ID, m) }); n != 1 {
+		t.Errorf("%v allocations, want 1 (%d bytes)", n, len(out))
+	}
+}
+
+func FuzzAppendDelta(f *testing.F) {
+	for _, m := range wireTestMessages() {
+		author, hasAuthor := int64(0), m.AuthorID != nil
+		if hasAuthor {
+			author = *m.AuthorID
+		}
+		f.Add(m.ID, m.Name, m.Text, string(m.Ts), m.TsM, author, hasAuthor, m.Read, m.CanBeEdited)
+	}
+	f.Fuzz(func(t *testing.T, id, name, text, ts string, tsM, author int64, hasAuthor, read, canBeEdited bool) {
+		m := &wireMessage{ID: id, ClientSideID: text, ChatID: name, Name: name, Text: text, Kind: id,
+			Ts: json.Number(ts), TsM: tsM, Read: read, CanBeEdited: canBeEdited}
+		if hasAuthor {
+			m.AuthorID = &author
+		}
+		want, err := json.Marshal(wireDelta{ObjectType: objMessage, Event: "add", ID: id, Data: m})
+		if valid := ts == "" || validNumber(ts); valid != (err == nil) {
+			t.Fatalf("Ts %q: validNumber %v, encoding/json error %v", ts, valid, err)
+		}
+		if err != nil {
+			return
+		}
+		if got := appendDelta(nil, objMessage, "add", id, m); !bytes.Equal(got, want) {
+			t.Fatalf("appendDelta:\n got %s\nwant %s", got, want)
+		}
+		if got := delta(objMessage, "add", id, m); !bytes.Equal(got, want) {
+			t.Fatalf("delta:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// BenchmarkDeltaMessage renders an operator's 64-byte text message, by hand
+// as delta does and through encoding/json as it did before.
+func BenchmarkDeltaMessage(b *testing.B) {
+	m := messageJSON(&messages.Message{
+		Id: "1764175200123456-42", ChatId: "1042", AuthorId: "5", AuthorName: "Anna Petrova",
+		Text: "Hello! Thank you for waiting. How can I help you with your order?"[:64], Kind: chatnode.KindOperator,
+		TsMicros: 1_764_175_200_123_456, Seq: 3,
+	}, &messages.Chat{Id: "1042", ReadByVisitorSeq: 2})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			delta(objMessage, "add", m.ID, m)
+		}
+	})
+	b.Run("mustJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mustJSON(wireDelta{ObjectType: objMessage, Event: "add", ID: m.ID, Data: m})
+		}
+	})
+}
