@@ -74,6 +74,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.metrics = telemetry.NewMetrics(nodeName(cfg), string(cfg.Mode))
+	if j, ok := m.store.(*store.Journaled); ok {
+		m.metrics.RegisterJournal(func() telemetry.JournalStats {
+			s := j.Stats()
+			return telemetry.JournalStats{Backlog: int64(s.Backlog), Applied: s.Applied,
+				ApplySeconds: s.Applying.Seconds(), ApplyFailures: s.Failures}
+		})
+	}
 	m.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingOptions{
 		Endpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,
 		NodeName: nodeName(cfg), Role: string(cfg.Mode),

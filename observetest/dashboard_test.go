@@ -176,7 +176,8 @@ func TestDashboard(t *testing.T) {
 		"chatnode_websocket_sessions", "chatnode_long_polls", "chatnode_http_requests_total",
 		"chatnode_http_request_seconds", "chatnode_mq_published_total", "chatnode_mq_confirmed_total",
 		"chatnode_mq_redelivered_total", "chatnode_mq_reconnects_total", "chatnode_mq_link_up",
-		"chatnode_store_write_seconds", "chatnode_store_writes_total",
+		"chatnode_store_write_seconds", "chatnode_store_writes_total", "chatnode_journal_backlog",
+		"chatnode_journal_applied_total", "chatnode_journal_apply_seconds_total", "chatnode_journal_apply_failures_total",
 	} {
 		if !used[family] {
 			t.Errorf("no panel shows %s", family)

@@ -189,6 +189,9 @@ func TestMetricsStandalone(t *testing.T) {
 	c.equal(1, "chatnode_websocket_sessions", "side", "visitor")
 	c.histogram(1, 2.5, "chatnode_store_write_seconds")
 	c.positive("chatnode_store_writes_total")
+	c.value("0 or more", func(v float64) bool { return v >= 0 }, "chatnode_journal_backlog")
+	c.value("0 or more", func(v float64) bool { return v >= 0 }, "chatnode_journal_applied_total")
+	c.equal(0, "chatnode_journal_apply_failures_total")
 	if h, err := s.histogram("chatnode_store_write_seconds"); err == nil {
 		c.value("at least one change per batch", func(v float64) bool { return v >= float64(h.GetSampleCount()) }, "chatnode_store_writes_total")
 	}

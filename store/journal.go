@@ -67,12 +67,14 @@ type Journaled struct {
 	records uint64           // records appended since open
 	closing []closedChat     // closed chats to forget once the inner store has their writes
 
-	mu      sync.Mutex // guards the queue and the applier's state below
-	queue   []queued
-	queued  int // changes in queue
-	wake    chan struct{}
-	flushes []chan error // readers waiting for the queue to be applied
-	applied uint64       // files below this number are wholly in the inner store
+	mu       sync.Mutex // guards the queue and the applier's state below
+	queue    []queued
+	queued   int // changes in queue
+	applying int // changes the applier has taken and not yet applied
+	stats    JournalStats
+	wake     chan struct{}
+	flushes  []chan error // readers waiting for the queue to be applied
+	applied  uint64       // files below this number are wholly in the inner store
 
 	appliedRecords atomic.Uint64 // records the inner store holds, numbered like records
 	stop           chan struct{}
@@ -81,6 +83,24 @@ type Journaled struct {
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// JournalStats is what a journal has done since it was opened.
+type JournalStats struct {
+	Backlog  int           // changes durable in the journal, not yet in the database
+	Applied  int64         // changes applied to the database
+	Applying time.Duration // time spent applying them
+	Failures int64         // applies that failed (their changes stay queued and are retried)
+}
+
+// Stats returns the journal's figures; it is cheap and safe to call from
+// any goroutine.
+func (j *Journaled) Stats() JournalStats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s := j.stats
+	s.Backlog = j.queued + j.applying
+	return s
 }
 
 // closedChat is a chat whose seq the journal may forget after record n.
@@ -450,7 +470,7 @@ func (j *Journaled) run() {
 func (j *Journaled) applyQueued() {
 	j.mu.Lock()
 	batch, flushes := j.queue, j.flushes
-	j.queue, j.queued, j.flushes = nil, 0, nil
+	j.applying, j.queue, j.queued, j.flushes = j.queued, nil, 0, nil
 	j.mu.Unlock()
 	defer func() {
 		for _, c := range flushes {
@@ -466,7 +486,17 @@ func (j *Journaled) applyQueued() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		start := time.Now()
 		err := j.inner.Apply(ctx, changes)
+		j.mu.Lock()
+		j.stats.Applying += time.Since(start)
+		if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
+			j.stats.Failures++
+		} else {
+			j.stats.Applied += int64(len(changes))
+			j.applying -= len(changes)
+		}
+		j.mu.Unlock()
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) {
 			// Checked before journaling, so this is damage or a bug:
 			// apply the rest and say loudly what was skipped.
@@ -504,6 +534,7 @@ func (j *Journaled) applyQueued() {
 	}
 	j.mu.Lock()
 	j.applyErr = err
+	j.applying = 0
 	if err != nil {
 		j.logger.Error("journal: applying to the database failed; will retry", "err", err)
 		rest := batch[done:len(batch):len(batch)]

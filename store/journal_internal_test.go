@@ -244,6 +244,9 @@ func TestJournalStallingDatabaseStopsWritesAndLosesNothing(t *testing.T) {
 	if _, err := j.Messages(ctx, "c1", 0, 0); err == nil {
 		t.Fatal("a read while the database cannot take the journal's writes succeeded")
 	}
+	if st := j.Stats(); st.Backlog != 3 || st.Failures == 0 || st.Applied != 0 {
+		t.Fatalf("Stats while the database fails = %+v, want a backlog of 3, failures, nothing applied", st)
+	}
 	inner.fail.Store(false)
 	if err := j.Apply(ctx, []Change{msg("c1", 4)}); err != nil {
 		t.Fatalf("write once the database is back: %v", err)
@@ -251,5 +254,8 @@ func TestJournalStallingDatabaseStopsWritesAndLosesNothing(t *testing.T) {
 	got, err := j.Messages(ctx, "c1", 0, 0)
 	if err != nil || len(got) != 4 {
 		t.Fatalf("Messages = %d, %v; want the 4 acknowledged", len(got), err)
+	}
+	if st := j.Stats(); st.Backlog != 0 || st.Applied != 4 || st.Applying <= 0 {
+		t.Fatalf("Stats once the database is back = %+v, want no backlog, 4 applied, some time applying", st)
 	}
 }

@@ -61,6 +61,7 @@ type Metrics struct {
 
 	mq       mqMetrics
 	sessions atomic.Pointer[func() (wsVisitor, wsOperator, longPolls int64)]
+	journal  atomic.Pointer[func() JournalStats]
 }
 
 // NewMetrics builds the metrics of a node. node and role become labels of

@@ -68,7 +68,7 @@ func (m *Metrics) registerDomainMetrics() {
 		m.assignWait, m.queueLength, m.httpRequests, m.httpSeconds, m.storeSeconds, m.storeWrites,
 		m.mq.published, m.mq.confirmed, m.mq.nacked, m.mq.delivered, m.mq.redelivered,
 		m.mq.reconnects, m.mq.confirmSeconds, m.mq.linkUp,
-		&sessionsCollector{m: m},
+		&sessionsCollector{m: m}, &journalCollector{m: m},
 	)
 }
 
@@ -115,6 +115,55 @@ func (c *sessionsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(wsDesc, prometheus.GaugeValue, float64(visitor), "visitor")
 	ch <- prometheus.MustNewConstMetric(wsDesc, prometheus.GaugeValue, float64(operator), "operator")
 	ch <- prometheus.MustNewConstMetric(longPollDesc, prometheus.GaugeValue, float64(polls))
+}
+
+// JournalStats is what a standalone node's store journal reports: changes
+// durable in the journal and not yet in SQLite, changes applied to SQLite,
+// the time spent applying them, and failed applies (retried).
+type JournalStats struct {
+	Backlog       int64
+	Applied       int64
+	ApplySeconds  float64
+	ApplyFailures int64
+}
+
+// RegisterJournal makes f the source of the chatnode_journal_* metrics. It
+// is called on each scrape and must be cheap and safe for concurrent use.
+// A node without a journal (a cluster node) never registers one, and its
+// journal metrics stay 0.
+func (m *Metrics) RegisterJournal(f func() JournalStats) {
+	m.journal.Store(&f)
+}
+
+var (
+	journalBacklogDesc = prometheus.NewDesc("chatnode_journal_backlog",
+		"Changes durable in the store's journal and not yet applied to SQLite.", nil, nil)
+	journalAppliedDesc = prometheus.NewDesc("chatnode_journal_applied_total",
+		"Changes the journal applied to SQLite.", nil, nil)
+	journalSecondsDesc = prometheus.NewDesc("chatnode_journal_apply_seconds_total",
+		"Time the journal spent applying changes to SQLite.", nil, nil)
+	journalFailuresDesc = prometheus.NewDesc("chatnode_journal_apply_failures_total",
+		"Failed applies of the journal to SQLite; their changes stay in the journal and are retried.", nil, nil)
+)
+
+type journalCollector struct{ m *Metrics }
+
+func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- journalBacklogDesc
+	ch <- journalAppliedDesc
+	ch <- journalSecondsDesc
+	ch <- journalFailuresDesc
+}
+
+func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
+	var s JournalStats
+	if f := c.m.journal.Load(); f != nil && *f != nil {
+		s = (*f)()
+	}
+	ch <- prometheus.MustNewConstMetric(journalBacklogDesc, prometheus.GaugeValue, float64(s.Backlog))
+	ch <- prometheus.MustNewConstMetric(journalAppliedDesc, prometheus.CounterValue, float64(s.Applied))
+	ch <- prometheus.MustNewConstMetric(journalSecondsDesc, prometheus.CounterValue, s.ApplySeconds)
+	ch <- prometheus.MustNewConstMetric(journalFailuresDesc, prometheus.CounterValue, float64(s.ApplyFailures))
 }
 
 // MQHooks returns hooks for mq.Options.Hooks that count what the RabbitMQ
