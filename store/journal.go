@@ -48,7 +48,9 @@ const (
 // A new message whose seq may be taken (the chat's messages are not known
 // to be below it) is checked against the inner store before it is
 // journaled, so Apply still fails with ErrConflict as the Store contract
-// says.
+// says. Every write that succeeds is journaled, even one the check showed
+// to be a retry, so that a replay never puts an older record over a newer
+// write.
 type Journaled struct {
 	inner       Store
 	seqs        lastSeqer
@@ -118,9 +120,12 @@ type queued struct {
 	n       uint64 // the record's number
 }
 
-// lastSeqer is the inner store's view of a chat's highest message seq.
+// lastSeqer is what the journal needs of its inner store besides Store:
+// a chat's highest message seq, and what Apply would return for changes,
+// found without writing them.
 type lastSeqer interface {
 	lastSeq(ctx context.Context, chatID string) (int64, error)
+	check(ctx context.Context, changes []Change) error
 }
 
 var _ Store = (*Journaled)(nil)
@@ -305,21 +310,21 @@ func (j *Journaled) Apply(ctx context.Context, changes []Change) error {
 			return err
 		}
 	}
-	direct, err := j.mayConflict(ctx, changes)
+	check, err := j.mayConflict(ctx, changes)
 	if err != nil {
 		return err
 	}
-	if direct {
-		// A seq that may be taken: let the inner store decide, with
-		// everything before it applied.
+	if check {
+		// A seq that may be taken: let the inner store say what it would
+		// do with the changes, with everything before them applied. They
+		// are then journaled like any others, so a replay applies every
+		// write in the order it was made.
 		if err := j.flush(ctx); err != nil {
 			return err
 		}
-		if err := j.inner.Apply(ctx, changes); err != nil {
+		if err := j.seqs.check(ctx, changes); err != nil {
 			return err
 		}
-		j.noteSeqs(changes)
-		return nil
 	}
 	j.buf = appendRecord(j.buf[:0], changes)
 	if err := j.append(j.buf); err != nil {

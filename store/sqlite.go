@@ -264,6 +264,23 @@ func (s *SQLite) Apply(ctx context.Context, changes []Change) error {
 	return nil
 }
 
+// check returns what Apply would return for changes, in a transaction
+// that is rolled back.
+func (s *SQLite) check(ctx context.Context, changes []Change) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: check: begin: %w", err)
+	}
+	defer tx.Rollback()
+	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
+	for i := range changes {
+		if err := b.apply(&changes[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sqliteBatch binds the prepared statements to one transaction as needed.
 type sqliteBatch struct {
 	ctx   context.Context
