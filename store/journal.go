@@ -341,7 +341,7 @@ func (j *Journaled) Apply(ctx context.Context, changes []Change) error {
 	default:
 	}
 	if j.size >= j.segmentSize {
-		j.rotate()
+		_ = j.rotate() // on failure the next write tries again
 	}
 	return nil
 }
@@ -423,17 +423,18 @@ func fdatasync(f *os.File) error {
 }
 
 // rotate starts a new journal file. The old one stays until the applier
-// has put all of it into the inner store.
-func (j *Journaled) rotate() {
+// has put all of it into the inner store. If the new file cannot be made,
+// the old one goes on being written.
+func (j *Journaled) rotate() error {
 	old := j.f
 	if err := j.openSegment(j.seg.Load() + 1); err != nil {
-		// Keep writing the old file; try again after the next write.
 		j.logger.Warn("journal: cannot start a new file", "err", err)
-		return
+		return err
 	}
 	if err := old.Close(); err != nil {
 		j.logger.Warn("journal: close", "err", err)
 	}
+	return nil
 }
 
 // run is the applier: it copies queued writes into the inner store.
@@ -646,9 +647,33 @@ func (j *Journaled) OperatorChats(ctx context.Context, operatorID string, before
 }
 
 // PurgeClosed implements Store.
+// The journal first moves to a new file and deletes the old ones once the
+// database holds them: a replay after the purge must not bring back what
+// it deleted.
 func (j *Journaled) PurgeClosed(ctx context.Context, before time.Time) (int, error) {
+	j.wmu.Lock()
+	err := j.broken
+	if err == nil {
+		err = j.flush(ctx)
+	}
+	if err == nil {
+		err = j.rotate()
+	}
+	current := j.seg.Load()
+	j.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	// This apply finds nothing queued from the older files and deletes them.
 	if err := j.flush(ctx); err != nil {
 		return 0, err
+	}
+	segs, err := j.segments()
+	if err != nil {
+		return 0, err
+	}
+	if len(segs) > 0 && segs[0] < current {
+		return 0, fmt.Errorf("journal: file %d is still there; not purging what a replay would restore", segs[0])
 	}
 	return j.inner.PurgeClosed(ctx, before)
 }

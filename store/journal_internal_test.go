@@ -318,3 +318,37 @@ func TestJournalReplayKeepsTheNewestWrite(t *testing.T) {
 		t.Fatalf("messages after replay: %d, %v; want 1", len(ms), err)
 	}
 }
+
+func TestJournalReplayDoesNotRestorePurgedChats(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournaled(t, dir)
+	defer j.Close()
+	ctx := context.Background()
+	closedAt := time.Date(2026, 10, 1, 10, 0, 0, 0, time.UTC)
+	if err := j.Apply(ctx, []Change{msg("old", 1), {Chat: &Chat{ID: "old", State: ChatClosed, CreatedAt: closedAt, ClosedAt: closedAt}}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := j.PurgeClosed(ctx, closedAt.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeClosed = %d, %v; want 1 chat", n, err)
+	}
+	if err := j.Apply(ctx, []Change{msg("new", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	again := openJournaled(t, crashed)
+	defer again.Close()
+	if _, err := again.Chat(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purged chat after replay: %v, want ErrNotFound", err)
+	}
+	if ms, _ := again.Messages(ctx, "old", 0, 0); len(ms) != 0 {
+		t.Fatalf("purged chat's messages came back after replay: %d", len(ms))
+	}
+	if ms, _ := again.Messages(ctx, "new", 0, 0); len(ms) != 1 {
+		t.Fatalf("a write after the purge is missing after replay: %d messages", len(ms))
+	}
+}
