@@ -490,8 +490,10 @@ func (j *Journaled) applyQueued() {
 			done = upto
 			return nil
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
+		// No deadline: a context that can end makes the SQLite driver watch
+		// it from a goroutine of its own for every statement, and a write
+		// stuck in the kernel would not stop for it anyway.
+		ctx := context.Background()
 		start := time.Now()
 		err := j.inner.Apply(ctx, changes)
 		j.mu.Lock()
