@@ -376,6 +376,10 @@ func (j *Journaled) mayConflict(ctx context.Context, changes []Change) (bool, er
 		if m.Seq <= last {
 			return true, nil
 		}
+		// A later message of the same chat in this batch must come after
+		// this one. Should the batch fail, a seq remembered too high only
+		// sends later writes through the check.
+		j.lastSeq[m.ChatID] = m.Seq
 	}
 	return false, nil
 }

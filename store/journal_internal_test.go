@@ -352,3 +352,23 @@ func TestJournalReplayDoesNotRestorePurgedChats(t *testing.T) {
 		t.Fatalf("a write after the purge is missing after replay: %d messages", len(ms))
 	}
 }
+
+func TestJournalConflictInsideOneBatch(t *testing.T) {
+	j := openJournaled(t, t.TempDir())
+	defer j.Close()
+	ctx := context.Background()
+	clash := msg("c1", 1)
+	clash.Message.ID, clash.Message.Text = "another", "another"
+	if err := j.Apply(ctx, []Change{msg("c1", 1), clash}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("two messages with one seq in a batch: %v, want ErrConflict", err)
+	}
+	if ms, err := j.Messages(ctx, "c1", 0, 0); err != nil || len(ms) != 0 {
+		t.Fatalf("the failed batch was partly written: %d messages, %v", len(ms), err)
+	}
+	if err := j.Apply(ctx, []Change{msg("c1", 1), msg("c1", 2)}); err != nil {
+		t.Fatalf("a good batch after the failed one: %v", err)
+	}
+	if ms, err := j.Messages(ctx, "c1", 0, 0); err != nil || len(ms) != 2 {
+		t.Fatalf("Messages = %d, %v; want 2", len(ms), err)
+	}
+}
