@@ -3,7 +3,8 @@ package actors
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/chatnode/chatnode/internal/jsonstr"
 )
 
 // Message deltas are most of what a node encodes, so they are appended by
@@ -15,11 +16,11 @@ import (
 // m must not be nil, and m.Ts must be empty or a valid JSON number.
 func appendDelta(dst []byte, objectType, event, id string, m *wireMessage) []byte {
 	dst = append(dst, `{"objectType":`...)
-	dst = appendJSONString(dst, objectType)
+	dst = jsonstr.Append(dst, objectType)
 	dst = append(dst, `,"event":`...)
-	dst = appendJSONString(dst, event)
+	dst = jsonstr.Append(dst, event)
 	dst = append(dst, `,"id":`...)
-	dst = appendJSONString(dst, id)
+	dst = jsonstr.Append(dst, id)
 	dst = append(dst, `,"data":`...)
 	dst = appendMessage(dst, m)
 	return append(dst, '}')
@@ -29,21 +30,21 @@ func appendDelta(dst []byte, objectType, event, id string, m *wireMessage) []byt
 // appendDelta.
 func appendMessage(dst []byte, m *wireMessage) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, m.ID)
+	dst = jsonstr.Append(dst, m.ID)
 	dst = append(dst, `,"clientSideId":`...)
-	dst = appendJSONString(dst, m.ClientSideID)
+	dst = jsonstr.Append(dst, m.ClientSideID)
 	dst = append(dst, `,"chatId":`...)
-	dst = appendJSONString(dst, m.ChatID)
+	dst = jsonstr.Append(dst, m.ChatID)
 	if m.AuthorID != nil {
 		dst = append(dst, `,"authorId":`...)
 		dst = strconv.AppendInt(dst, *m.AuthorID, 10)
 	}
 	dst = append(dst, `,"name":`...)
-	dst = appendJSONString(dst, m.Name)
+	dst = jsonstr.Append(dst, m.Name)
 	dst = append(dst, `,"text":`...)
-	dst = appendJSONString(dst, m.Text)
+	dst = jsonstr.Append(dst, m.Text)
 	dst = append(dst, `,"kind":`...)
-	dst = appendJSONString(dst, m.Kind)
+	dst = jsonstr.Append(dst, m.Kind)
 	dst = append(dst, `,"ts":`...)
 	if m.Ts == "" {
 		dst = append(dst, '0') // as encoding/json writes a zero json.Number
@@ -69,71 +70,6 @@ func messageDelta(objectType, event, id string, m *wireMessage) []byte {
 	n := messageDeltaSize + len(objectType) + len(event) + len(id) + len(m.ID) +
 		len(m.ClientSideID) + len(m.ChatID) + len(m.Name) + len(m.Text) + len(m.Kind) + len(m.Ts)
 	return appendDelta(make([]byte, 0, n), objectType, event, id, m)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe tells which ASCII bytes a JSON string holds as they are.
-var jsonSafe = func() (safe [utf8.RuneSelf]bool) {
-	for c := byte(0x20); c < utf8.RuneSelf; c++ {
-		safe[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return safe
-}()
-
-// appendJSONString appends s as a JSON string the way encoding/json does:
-// invalid UTF-8 becomes U+FFFD; <, >, & and U+2028, U+2029 are escaped as
-// \u sequences, and so are control characters that have no short escape.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // validNumber reports whether s is a JSON number, which encoding/json

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/messages"
@@ -90,26 +89,6 @@ func TestAppendDeltaAppends(t *testing.T) {
 	want := append([]byte("prefix"), marshalDelta(t, objMessage, "add", m.ID, m)...)
 	if got := appendDelta([]byte("prefix"), objMessage, "add", m.ID, m); !bytes.Equal(got, want) {
 		t.Errorf("got %s\nwant %s", got, want)
-	}
-}
-
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	cases := append([]string(nil), wireTestStrings...)
-	for c := 0; c < 256; c++ {
-		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
-	}
-	for _, r := range []rune{0x80, 0x7ff, 0x800, 0x2027, 0x2028, 0x2029, 0x202a, 0xfffd, 0xffff, 0x10000, utf8.MaxRune} {
-		cases = append(cases, string(r), "x"+string(r)+"y")
-	}
-	cases = append(cases, "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\xe2\x80") // surrogate, too big, overlong, truncated
-	for _, s := range cases {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
-		}
 	}
 }
 

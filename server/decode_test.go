@@ -167,24 +167,6 @@ func FuzzDecodeQueries(f *testing.F) {
 	})
 }
 
-// FuzzAppendString checks that every string comes out as a JSON string
-// that reads back as itself (invalid UTF-8 as U+FFFD).
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", `quote " back \ slash`, "\x00\x1f\n\t<>&", "☃\u2028\u2029", "\xff\xc3("} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%q gave invalid JSON %q: %v", s, b, err)
-		}
-		if want := strings.ToValidUTF8(s, "\ufffd"); got != want && utf8.ValidString(s) {
-			t.Fatalf("%q came back as %q", s, got)
-		}
-	})
-}
-
 // TestErrorTableCoversEveryCode reads the error codes declared in the root
 // package and checks that the table maps each one, with a close code in the
 // application range.

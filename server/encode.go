@@ -5,10 +5,10 @@ import (
 	"errors"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/actors"
+	"github.com/chatnode/chatnode/internal/jsonstr"
 )
 
 // Answers are composed by appending the Backend's raw JSON pieces to a
@@ -112,7 +112,7 @@ func appendLogin(dst []byte, r *actors.LoginResult) []byte {
 		r = &actors.LoginResult{}
 	}
 	dst = append(dst, `{"authToken":`...)
-	dst = appendString(dst, r.Token)
+	dst = jsonstr.Append(dst, r.Token)
 	dst = append(dst, `,"operator":`...)
 	dst = appendRaw(dst, r.Operator)
 	return append(dst, '}')
@@ -137,7 +137,7 @@ func appendWebimHistory(dst []byte, p *actors.HistoryPage, revision string) []by
 	dst = strconv.AppendBool(dst, p.Next != "")
 	if revision != "" {
 		dst = append(dst, `,"revision":`...)
-		dst = appendString(dst, revision)
+		dst = jsonstr.Append(dst, revision)
 	}
 	return append(dst, "}}"...)
 }
@@ -151,7 +151,7 @@ func appendHistory(dst []byte, p *actors.HistoryPage) []byte {
 	dst = append(dst, `{"messages":[`...)
 	dst = appendDeltas(dst, p.Messages, true)
 	dst = append(dst, `],"next":`...)
-	dst = appendString(dst, p.Next)
+	dst = jsonstr.Append(dst, p.Next)
 	return append(dst, '}')
 }
 
@@ -159,14 +159,14 @@ func appendHistory(dst []byte, p *actors.HistoryPage) []byte {
 // parameter Webim's "argumentName", when they are known.
 func appendError(dst []byte, code, message, argument string) []byte {
 	dst = append(dst, `{"error":`...)
-	dst = appendString(dst, code)
+	dst = jsonstr.Append(dst, code)
 	if message != "" {
 		dst = append(dst, `,"message":`...)
-		dst = appendString(dst, message)
+		dst = jsonstr.Append(dst, message)
 	}
 	if argument != "" {
 		dst = append(dst, `,"argumentName":`...)
-		dst = appendString(dst, argument)
+		dst = jsonstr.Append(dst, argument)
 	}
 	return append(dst, '}')
 }
@@ -191,56 +191,4 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 		return append(dst, "null"...)
 	}
 	return append(dst, raw...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
-// <, > and & are escaped so that the answer is safe to embed in HTML.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
