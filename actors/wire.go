@@ -132,10 +132,10 @@ func mustJSON(v any) json.RawMessage {
 }
 
 // delta renders a change for the client. Message deltas, the most frequent,
-// are appended by hand (wire_encode.go); the rest, and a message whose Ts
-// encoding/json would reject, go through encoding/json.
+// are appended by hand (wire_encode.go); the rest go through encoding/json.
+// A message's Ts comes from seconds, so it is always a valid JSON number.
 func delta(objectType, event, id string, data any) json.RawMessage {
-	if m, ok := data.(*wireMessage); ok && m != nil && (m.Ts == "" || validNumber(string(m.Ts))) {
+	if m, ok := data.(*wireMessage); ok && m != nil {
 		return messageDelta(objectType, event, id, m)
 	}
 	return mustJSON(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: data})

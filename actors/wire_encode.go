@@ -2,7 +2,6 @@ package actors
 
 import (
 	"strconv"
-	"strings"
 
 	"github.com/chatnode/chatnode/internal/jsonstr"
 )
@@ -70,41 +69,4 @@ func messageDelta(objectType, event, id string, m *wireMessage) []byte {
 	n := messageDeltaSize + len(objectType) + len(event) + len(id) + len(m.ID) +
 		len(m.ClientSideID) + len(m.ChatID) + len(m.Name) + len(m.Text) + len(m.Kind) + len(m.Ts)
 	return appendDelta(make([]byte, 0, n), objectType, event, id, m)
-}
-
-// validNumber reports whether s is a JSON number, which encoding/json
-// checks before it writes a json.Number (and fails the whole value if not).
-func validNumber(s string) bool {
-	s = strings.TrimPrefix(s, "-")
-	n := leadingDigits(s)
-	if n == 0 || n > 1 && s[0] == '0' {
-		return false
-	}
-	s = s[n:]
-	if strings.HasPrefix(s, ".") {
-		if n = leadingDigits(s[1:]); n == 0 {
-			return false
-		}
-		s = s[1+n:]
-	}
-	if len(s) > 0 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
-			s = s[1:]
-		}
-		if n = leadingDigits(s); n == 0 {
-			return false
-		}
-		s = s[n:]
-	}
-	return s == ""
-}
-
-// leadingDigits counts the decimal digits s starts with.
-func leadingDigits(s string) int {
-	n := 0
-	for n < len(s) && '0' <= s[n] && s[n] <= '9' {
-		n++
-	}
-	return n
 }
