@@ -75,11 +75,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.metrics = telemetry.NewMetrics(nodeName(cfg), string(cfg.Mode))
 	if j, ok := m.store.(*store.Journaled); ok {
-		m.metrics.RegisterJournal(func() telemetry.JournalStats {
-			s := j.Stats()
-			return telemetry.JournalStats{Backlog: int64(s.Backlog), Applied: s.Applied,
-				ApplySeconds: s.Applying.Seconds(), ApplyFailures: s.Failures}
-		})
+		m.metrics.RegisterJournal(j.Stats)
 	}
 	m.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingOptions{
 		Endpoint: cfg.OTLPEndpoint, SampleRatio: cfg.TraceSampleRatio,

@@ -53,7 +53,7 @@ const (
 // write.
 type Journaled struct {
 	inner       Store
-	seqs        lastSeqer
+	db          seqChecker // the inner store, for seq checks
 	dir         string
 	logger      *slog.Logger
 	segmentSize int64 // journalSegment; smaller in tests
@@ -120,10 +120,10 @@ type queued struct {
 	n       uint64 // the record's number
 }
 
-// lastSeqer is what the journal needs of its inner store besides Store:
+// seqChecker is what the journal needs of its inner store besides Store:
 // a chat's highest message seq, and what Apply would return for changes,
 // found without writing them.
-type lastSeqer interface {
+type seqChecker interface {
 	lastSeq(ctx context.Context, chatID string) (int64, error)
 	check(ctx context.Context, changes []Change) error
 }
@@ -134,7 +134,7 @@ var _ Store = (*Journaled)(nil)
 // holds to inner, and returns the journaled store. inner must implement
 // the seq lookup of the SQLite store. On error inner is left open.
 func OpenJournaled(ctx context.Context, inner Store, dir string, logger *slog.Logger) (*Journaled, error) {
-	seqs, ok := inner.(lastSeqer)
+	db, ok := inner.(seqChecker)
 	if !ok {
 		return nil, fmt.Errorf("store: journal: %T cannot look up message seqs", inner)
 	}
@@ -145,7 +145,7 @@ func OpenJournaled(ctx context.Context, inner Store, dir string, logger *slog.Lo
 		return nil, fmt.Errorf("journal %q: %w", dir, err)
 	}
 	j := &Journaled{
-		inner: inner, seqs: seqs, dir: dir, logger: logger,
+		inner: inner, db: db, dir: dir, logger: logger,
 		lastSeq: map[string]int64{}, segmentSize: journalSegment, backlog: journalBacklog,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
@@ -322,7 +322,7 @@ func (j *Journaled) Apply(ctx context.Context, changes []Change) error {
 		if err := j.flush(ctx); err != nil {
 			return err
 		}
-		if err := j.seqs.check(ctx, changes); err != nil {
+		if err := j.db.check(ctx, changes); err != nil {
 			return err
 		}
 	}
@@ -368,7 +368,7 @@ func (j *Journaled) mayConflict(ctx context.Context, changes []Change) (bool, er
 		last, ok := j.lastSeq[m.ChatID]
 		if !ok {
 			var err error
-			if last, err = j.seqs.lastSeq(ctx, m.ChatID); err != nil {
+			if last, err = j.db.lastSeq(ctx, m.ChatID); err != nil {
 				return false, err
 			}
 			j.lastSeq[m.ChatID] = last

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,7 +82,7 @@ func writeSegment(t *testing.T, dir, name string, records ...[]Change) []byte {
 }
 
 func msg(chatID string, seq int64) Change {
-	id := chatID + "-" + string(rune('0'+seq))
+	id := chatID + "-" + strconv.FormatInt(seq, 10)
 	return Change{Message: &Message{ID: id, ChatID: chatID, Seq: seq, Kind: MessageVisitor, Text: id,
 		CreatedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
 }

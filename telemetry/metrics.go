@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/embedded"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/chatnode/chatnode/store"
 )
 
 // ContentType is the media type of what Metrics.Write produces, for the
@@ -61,7 +63,7 @@ type Metrics struct {
 
 	mq       mqMetrics
 	sessions atomic.Pointer[func() (wsVisitor, wsOperator, longPolls int64)]
-	journal  atomic.Pointer[func() JournalStats]
+	journal  atomic.Pointer[func() store.JournalStats]
 }
 
 // NewMetrics builds the metrics of a node. node and role become labels of

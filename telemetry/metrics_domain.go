@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chatnode/chatnode/mq"
+	"github.com/chatnode/chatnode/store"
 )
 
 type mqMetrics struct {
@@ -117,21 +118,11 @@ func (c *sessionsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(longPollDesc, prometheus.GaugeValue, float64(polls))
 }
 
-// JournalStats is what a standalone node's store journal reports: changes
-// durable in the journal and not yet in SQLite, changes applied to SQLite,
-// the time spent applying them, and failed applies (retried).
-type JournalStats struct {
-	Backlog       int64
-	Applied       int64
-	ApplySeconds  float64
-	ApplyFailures int64
-}
-
 // RegisterJournal makes f the source of the chatnode_journal_* metrics. It
 // is called on each scrape and must be cheap and safe for concurrent use.
 // A node without a journal (a cluster node) never registers one, and its
 // journal metrics stay 0.
-func (m *Metrics) RegisterJournal(f func() JournalStats) {
+func (m *Metrics) RegisterJournal(f func() store.JournalStats) {
 	m.journal.Store(&f)
 }
 
@@ -156,14 +147,14 @@ func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
-	var s JournalStats
+	var s store.JournalStats
 	if f := c.m.journal.Load(); f != nil && *f != nil {
 		s = (*f)()
 	}
 	ch <- prometheus.MustNewConstMetric(journalBacklogDesc, prometheus.GaugeValue, float64(s.Backlog))
 	ch <- prometheus.MustNewConstMetric(journalAppliedDesc, prometheus.CounterValue, float64(s.Applied))
-	ch <- prometheus.MustNewConstMetric(journalSecondsDesc, prometheus.CounterValue, s.ApplySeconds)
-	ch <- prometheus.MustNewConstMetric(journalFailuresDesc, prometheus.CounterValue, float64(s.ApplyFailures))
+	ch <- prometheus.MustNewConstMetric(journalSecondsDesc, prometheus.CounterValue, s.Applying.Seconds())
+	ch <- prometheus.MustNewConstMetric(journalFailuresDesc, prometheus.CounterValue, float64(s.Failures))
 }
 
 // MQHooks returns hooks for mq.Options.Hooks that count what the RabbitMQ
