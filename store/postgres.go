@@ -196,6 +196,10 @@ const (
 	pgInsertMessage = `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT DO NOTHING`
+	pgInsertMessages = `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::timestamptz[])
+		ON CONFLICT DO NOTHING`
 	pgMessageTaken = `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1)
 		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $2 AND kind = $4 AND client_side_id = $3 AND client_side_id <> '')`
 	pgUpsertOperator = `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
@@ -207,7 +211,7 @@ const (
 )
 
 // Apply implements Store. The whole batch goes to the server in one round
-// trip inside a transaction.
+// trip inside a transaction; each run of messages is one statement.
 func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 	if err := validate(changes); err != nil {
 		return err
@@ -221,33 +225,46 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	batch := &pgx.Batch{}
-	for i := range changes {
-		queueChange(batch, &changes[i])
+	var steps []pgStep
+	for i := 0; i < len(changes); {
+		j := i + 1
+		if changes[i].Message != nil {
+			for j < len(changes) && changes[j].Message != nil {
+				j++
+			}
+		}
+		queueChanges(batch, changes[i:j])
+		steps = append(steps, pgStep{i, j})
+		i = j
 	}
 	br := tx.SendBatch(ctx, batch)
-	var skipped []*Message
-	for i := range changes {
+	var short []pgStep
+	for _, st := range steps {
 		tag, err := br.Exec()
 		if err != nil {
 			br.Close()
-			return fmt.Errorf("store: apply: %s: %w", describe(&changes[i]), err)
+			return fmt.Errorf("store: apply: %s: %w", describe(changes[st.from:st.to]), err)
 		}
-		if m := changes[i].Message; m != nil && tag.RowsAffected() == 0 {
-			skipped = append(skipped, m)
+		if changes[st.from].Message != nil && tag.RowsAffected() < int64(st.to-st.from) {
+			short = append(short, st)
 		}
 	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("store: apply: %w", err)
 	}
-	// A skipped message is fine if it is a retry of a stored one, a lost
-	// message if only its seq collided.
-	for _, m := range skipped {
-		var dup bool
-		if err := tx.QueryRow(ctx, pgMessageTaken, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
-			return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
-		}
-		if !dup {
-			return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+	// Some message of a short run was skipped: fine if it is a retry of a
+	// stored one, a lost message if only its seq collided. The messages the
+	// run did insert pass this check by their own id.
+	for _, st := range short {
+		for i := st.from; i < st.to; i++ {
+			m := changes[i].Message
+			var dup bool
+			if err := tx.QueryRow(ctx, pgMessageTaken, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
+				return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
+			}
+			if !dup {
+				return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -256,8 +273,18 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 	return nil
 }
 
-func queueChange(b *pgx.Batch, c *Change) {
-	switch {
+// pgStep is the changes [from, to) that one statement of a batch writes.
+type pgStep struct{ from, to int }
+
+// queueChanges queues one statement for cs: a run of messages goes in one
+// INSERT of arrays (one execution on the server instead of one a row),
+// any other change alone.
+func queueChanges(b *pgx.Batch, cs []Change) {
+	if len(cs) > 1 {
+		queueMessages(b, cs)
+		return
+	}
+	switch c := &cs[0]; {
 	case c.Visitor != nil:
 		v := c.Visitor
 		b.Queue(pgUpsertVisitor, v.ID, v.PageID, v.AuthToken, v.DeviceID, v.Fields, utc(v.CreatedAt), utc(v.SeenAt))
@@ -279,9 +306,30 @@ func queueChange(b *pgx.Batch, c *Change) {
 	}
 }
 
-// describe names the record of a change for error messages.
-func describe(c *Change) string {
-	switch {
+// queueMessages queues one pgInsertMessages for a run of message changes.
+func queueMessages(b *pgx.Batch, cs []Change) {
+	n := len(cs)
+	var (
+		ids, chats, kinds, authors, names, texts, clientIDs = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		seqs  = make([]int64, n)
+		times = make([]time.Time, n)
+	)
+	for i := range cs {
+		m := cs[i].Message
+		ids[i], chats[i], seqs[i], kinds[i], authors[i], names[i], texts[i], clientIDs[i], times[i] =
+			m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID, utc(m.CreatedAt)
+	}
+	b.Queue(pgInsertMessages, ids, chats, seqs, kinds, authors, names, texts, clientIDs, times)
+}
+
+// describe names the records of one statement's changes for error
+// messages.
+func describe(cs []Change) string {
+	if len(cs) > 1 {
+		return fmt.Sprintf("messages %q … %q", cs[0].Message.ID, cs[len(cs)-1].Message.ID)
+	}
+	switch c := &cs[0]; {
 	case c.Visitor != nil:
 		return fmt.Sprintf("visitor %q", c.Visitor.ID)
 	case c.Chat != nil:

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MessageIdempotentOnID", testMessageIdempotentOnID},
 		{"MessageIdempotentOnClientSideID", testMessageIdempotentOnClientSideID},
 		{"MessageSeqConflict", testMessageSeqConflict},
+		{"MessageRuns", testMessageRuns},
 		{"SeqOrder", testSeqOrder},
 		{"RecoverSkipsClosedChats", testRecoverSkipsClosed},
 		{"RecoverVisitorsSince", testRecoverVisitorsSince},
@@ -300,6 +301,25 @@ func testMessageSeqConflict(t *testing.T, s store.Store) {
 		t.Fatalf("the failed batch was partly written: Visitor = %v", err)
 	}
 	equal(t, "messages", mustMessages(t, s, "c1", 0, 0), []store.Message{*m})
+}
+
+// testMessageRuns writes several messages in one batch, as a busy Writer
+// does: new messages beside a retry are all kept, and a clash anywhere in
+// the run fails the whole batch.
+func testMessageRuns(t *testing.T, s store.Store) {
+	m1, m2, m3 := message("c1", 1, at(0)), message("c1", 2, at(1)), message("c1", 3, at(2))
+	mustApply(t, s, store.Change{Chat: chat("c1", "v1", "", at(0))}, store.Change{Message: m1})
+	mustApply(t, s, store.Change{Message: m2}, store.Change{Message: m1}, store.Change{Message: m3})
+	equal(t, "after a run with a retry", mustMessages(t, s, "c1", 0, 0), []store.Message{*m1, *m2, *m3})
+
+	m4, m5 := message("c1", 4, at(3)), message("c1", 5, at(4))
+	clash := message("c1", 2, at(5))
+	clash.ID, clash.ClientSideID = "another", "another"
+	err := s.Apply(ctx(t), []store.Change{{Message: m4}, {Message: clash}, {Message: m5}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Apply(run with a taken seq) = %v, want ErrConflict", err)
+	}
+	equal(t, "after a run with a clash", mustMessages(t, s, "c1", 0, 0), []store.Message{*m1, *m2, *m3})
 }
 
 func testSeqOrder(t *testing.T, s store.Store) {
