@@ -1,14 +1,10 @@
 package actors
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
-)
 
-// workerIdle is how long a dispatch worker waits for another mailbox
-// before it exits.
-const workerIdle = 5 * time.Second
+	"github.com/chatnode/chatnode/internal/workpool"
+)
 
 // workers runs actor mailboxes on goroutines that are reused. protoactor's
 // default dispatcher starts a goroutine every time a mailbox is scheduled;
@@ -19,42 +15,21 @@ const workerIdle = 5 * time.Second
 //
 // A mailbox is handed to an idle worker if there is one and to a new one
 // otherwise, so, as with the default dispatcher, a mailbox that takes long
-// never holds up another. Workers idle for workerIdle exit.
+// never holds up another.
 type workers struct {
 	throughput int
-	work       chan func()
+	pool       *workpool.Pool
 }
 
 var _ actor.Dispatcher = (*workers)(nil)
 
 func newWorkers(throughput int) *workers {
-	return &workers{throughput: throughput, work: make(chan func())}
+	return &workers{throughput: throughput, pool: workpool.New()}
 }
 
 // Schedule implements actor.Dispatcher.
-func (w *workers) Schedule(fn func()) {
-	select {
-	case w.work <- fn:
-	default:
-		go w.run(fn)
-	}
-}
+func (w *workers) Schedule(fn func()) { w.pool.Go(fn) }
 
 // Throughput implements actor.Dispatcher: messages a mailbox handles before
 // it lets others run.
 func (w *workers) Throughput() int { return w.throughput }
-
-func (w *workers) run(fn func()) {
-	fn()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case fn := <-w.work:
-			fn()
-			idle.Reset(workerIdle)
-		case <-idle.C:
-			return
-		}
-	}
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/internal/workpool"
 )
 
 // Options configure a Server. Zero values take the defaults named.
@@ -102,6 +103,7 @@ type Server struct {
 	http     *fasthttp.Server
 	upgrader websocket.Upgrader
 	limiter  *limiter
+	writers  *workpool.Pool // runs the sockets' writes
 
 	ctx    context.Context // canceled by Shutdown: ends held long polls
 	cancel context.CancelFunc
@@ -149,6 +151,7 @@ func New(opts Options) *Server {
 		drained: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.writers = workpool.New()
 	s.http = &fasthttp.Server{
 		Handler:                      s.observe,
 		ErrorHandler:                 s.serveError,

@@ -32,10 +32,11 @@ const (
 // wsConn is one subscriber WebSocket and the Sink its stream pushes to.
 //
 // An idle socket holds one goroutine (the reader, blocked in a read) and a
-// timer for pings. Push queues an update and, unless one is running,
-// starts a writer goroutine that drains the queue and ends; so does the
-// ping timer. Writes are therefore never concurrent, and a socket costs no
-// writer goroutine or write buffer while nothing is sent.
+// timer for pings. Push queues an update and, unless a writer is running,
+// hands the socket to the server's writer pool, whose goroutine drains the
+// queue and goes back to the pool; so does the ping timer. Writes are
+// therefore never concurrent, and a socket costs no writer goroutine or
+// write buffer while nothing is sent.
 type wsConn struct {
 	s     *Server
 	side  int
@@ -85,7 +86,7 @@ func (c *wsConn) Push(u *actors.Update) bool {
 func (c *wsConn) kickLocked() {
 	if c.conn != nil && !c.writing && !c.closed {
 		c.writing = true
-		go c.drain()
+		c.s.writers.Go(c.drain)
 	}
 }
 
