@@ -15,15 +15,19 @@ import (
 //	go test ./store -run '^$' -bench . -benchtime 2000x
 //
 // ApplyEach commits every message alone (one transaction and fsync each);
-// WriterN has N submitters each waiting for its message to be durable
-// before sending the next, as N requests in flight would.
+// ApplyBatch commits them 512 at a time, spread over 500 chats, as the
+// journal's applier and a busy Writer do; WriterN has N submitters each
+// waiting for its message to be durable before sending the next, as N
+// requests in flight would.
 
-func BenchmarkSQLiteApplyEach(b *testing.B)   { benchApplyEach(b, mustOpenSQLite(b)) }
-func BenchmarkPostgresApplyEach(b *testing.B) { benchApplyEach(b, mustOpenPostgres(b)) }
-func BenchmarkSQLiteWriter64(b *testing.B)    { benchWriter(b, mustOpenSQLite(b), 64) }
-func BenchmarkPostgresWriter64(b *testing.B)  { benchWriter(b, mustOpenPostgres(b), 64) }
-func BenchmarkSQLiteWriter256(b *testing.B)   { benchWriter(b, mustOpenSQLite(b), 256) }
-func BenchmarkPostgresWriter256(b *testing.B) { benchWriter(b, mustOpenPostgres(b), 256) }
+func BenchmarkSQLiteApplyEach(b *testing.B)    { benchApplyEach(b, mustOpenSQLite(b)) }
+func BenchmarkPostgresApplyEach(b *testing.B)  { benchApplyEach(b, mustOpenPostgres(b)) }
+func BenchmarkSQLiteApplyBatch(b *testing.B)   { benchApplyBatch(b, mustOpenSQLite(b)) }
+func BenchmarkPostgresApplyBatch(b *testing.B) { benchApplyBatch(b, mustOpenPostgres(b)) }
+func BenchmarkSQLiteWriter64(b *testing.B)     { benchWriter(b, mustOpenSQLite(b), 64) }
+func BenchmarkPostgresWriter64(b *testing.B)   { benchWriter(b, mustOpenPostgres(b), 64) }
+func BenchmarkSQLiteWriter256(b *testing.B)    { benchWriter(b, mustOpenSQLite(b), 256) }
+func BenchmarkPostgresWriter256(b *testing.B)  { benchWriter(b, mustOpenPostgres(b), 256) }
 
 func benchMessage(chatID string, seq int64) *store.Message {
 	return &store.Message{
@@ -38,6 +42,23 @@ func benchApplyEach(b *testing.B, s store.Store) {
 	b.ResetTimer()
 	for i := range b.N {
 		if err := s.Apply(ctx, []store.Change{{Message: benchMessage("bench", int64(i+1))}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+func benchApplyBatch(b *testing.B, s store.Store) {
+	const batch, chats = 512, 500
+	ctx := b.Context()
+	changes := make([]store.Change, 0, batch)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		changes = changes[:0]
+		for j := i; j < min(i+batch, b.N); j++ {
+			changes = append(changes, store.Change{Message: benchMessage(fmt.Sprint("bench", j%chats), int64(j/chats+1))})
+		}
+		if err := s.Apply(ctx, changes); err != nil {
 			b.Fatal(err)
 		}
 	}

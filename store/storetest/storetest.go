@@ -303,23 +303,38 @@ func testMessageSeqConflict(t *testing.T, s store.Store) {
 	equal(t, "messages", mustMessages(t, s, "c1", 0, 0), []store.Message{*m})
 }
 
-// testMessageRuns writes several messages in one batch, as a busy Writer
-// does: new messages beside a retry are all kept, and a clash anywhere in
-// the run fails the whole batch.
+// testMessageRuns writes many messages in one batch, as a busy Writer and
+// the journal's applier do: new messages beside a retry are all kept, and
+// a clash anywhere in the run fails the whole batch.
 func testMessageRuns(t *testing.T, s store.Store) {
-	m1, m2, m3 := message("c1", 1, at(0)), message("c1", 2, at(1)), message("c1", 3, at(2))
-	mustApply(t, s, store.Change{Chat: chat("c1", "v1", "", at(0))}, store.Change{Message: m1})
-	mustApply(t, s, store.Change{Message: m2}, store.Change{Message: m1}, store.Change{Message: m3})
-	equal(t, "after a run with a retry", mustMessages(t, s, "c1", 0, 0), []store.Message{*m1, *m2, *m3})
+	const n = 100 // longer than any chunk a store writes with one statement
+	var all []store.Message
+	run := func(from, to int64) []store.Change {
+		var cs []store.Change
+		for seq := from; seq <= to; seq++ {
+			m := message("c1", seq, at(int(seq)))
+			cs = append(cs, store.Change{Message: m})
+			all = append(all, *m)
+		}
+		return cs
+	}
+	mustApply(t, s, append([]store.Change{{Chat: chat("c1", "v1", "", at(0))}}, run(1, 1)...)...)
+	retried := all[0]
+	batch := run(2, n)
+	batch = append(batch[:n/2], append([]store.Change{{Message: &retried}}, batch[n/2:]...)...)
+	mustApply(t, s, batch...)
+	equal(t, "after a run with a retry", mustMessages(t, s, "c1", 0, 0), all)
 
-	m4, m5 := message("c1", 4, at(3)), message("c1", 5, at(4))
-	clash := message("c1", 2, at(5))
+	kept := all
+	clash := message("c1", n/2, at(0))
 	clash.ID, clash.ClientSideID = "another", "another"
-	err := s.Apply(ctx(t), []store.Change{{Message: m4}, {Message: clash}, {Message: m5}})
+	batch = run(n+1, 2*n)
+	batch = append(batch[:n/2], append([]store.Change{{Message: clash}}, batch[n/2:]...)...)
+	err := s.Apply(ctx(t), batch)
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Apply(run with a taken seq) = %v, want ErrConflict", err)
 	}
-	equal(t, "after a run with a clash", mustMessages(t, s, "c1", 0, 0), []store.Message{*m1, *m2, *m3})
+	equal(t, "after a run with a clash", mustMessages(t, s, "c1", 0, 0), kept)
 }
 
 func testSeqOrder(t *testing.T, s store.Store) {
