@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -288,7 +287,7 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 func (a *chatActor) newMessage(kind, authorID, authorName, text, clientID string) *messages.Message {
 	a.seq++
 	return &messages.Message{
-		Id:           a.id + "-" + strconv.FormatInt(a.seq, 10),
+		Id:           store.MessageID(a.id, a.seq),
 		ChatId:       a.id,
 		Seq:          a.seq,
 		Kind:         kind,

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -82,7 +81,7 @@ func writeSegment(t *testing.T, dir, name string, records ...[]Change) []byte {
 }
 
 func msg(chatID string, seq int64) Change {
-	id := chatID + "-" + strconv.FormatInt(seq, 10)
+	id := MessageID(chatID, seq)
 	return Change{Message: &Message{ID: id, ChatID: chatID, Seq: seq, Kind: MessageVisitor, Text: id,
 		CreatedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
 }
@@ -179,7 +178,7 @@ func TestJournalConflictAfterTheChatIsForgotten(t *testing.T) {
 	closedAt := time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)
 	clash := func() Change {
 		c := msg("c1", 1)
-		c.Message.ID, c.Message.Text = "another", "another"
+		c.Message.Text = "another"
 		return c
 	}
 	if err := j.Apply(ctx, []Change{msg("c1", 1), {Chat: &Chat{ID: "c1", State: ChatClosed, ClosedAt: closedAt}}}); err != nil {
@@ -359,7 +358,7 @@ func TestJournalConflictInsideOneBatch(t *testing.T) {
 	defer j.Close()
 	ctx := context.Background()
 	clash := msg("c1", 1)
-	clash.Message.ID, clash.Message.Text = "another", "another"
+	clash.Message.Text = "another"
 	if err := j.Apply(ctx, []Change{msg("c1", 1), clash}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("two messages with one seq in a batch: %v, want ErrConflict", err)
 	}

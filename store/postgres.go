@@ -200,8 +200,9 @@ const (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
 			$8::text[], $9::timestamptz[])
 		ON CONFLICT DO NOTHING`
-	pgMessageTaken = `SELECT EXISTS (SELECT 1 FROM messages WHERE id = $1)
-		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $2 AND kind = $4 AND client_side_id = $3 AND client_side_id <> '')`
+	pgMessageTaken = `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND seq = $2 AND kind = $3 AND author_id = $4 AND text = $5
+			AND client_side_id = $6)
+		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND kind = $3 AND client_side_id = $6 AND client_side_id <> '')`
 	pgUpsertOperator = `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -253,13 +254,13 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 		return fmt.Errorf("store: apply: %w", err)
 	}
 	// Some message of a short run was skipped: fine if it is a retry of a
-	// stored one, a lost message if only its seq collided. The messages the
-	// run did insert pass this check by their own id.
+	// stored one, a lost message if another message holds its seq. The
+	// messages the run did insert pass this check as themselves.
 	for _, st := range short {
 		for i := st.from; i < st.to; i++ {
 			m := changes[i].Message
 			var dup bool
-			if err := tx.QueryRow(ctx, pgMessageTaken, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
+			if err := tx.QueryRow(ctx, pgMessageTaken, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID).Scan(&dup); err != nil {
 				return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 			}
 			if !dup {

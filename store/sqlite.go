@@ -228,8 +228,9 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.insertMessages, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
 			VALUES ` + strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", messageChunk-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`},
-		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?)
-			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ? AND client_side_id = ? AND kind = ? AND client_side_id <> '')`},
+		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
+				AND client_side_id = ?6)
+			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND kind = ?3 AND client_side_id = ?6 AND client_side_id <> '')`},
 		{&s.upsertOperator, `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -373,7 +374,7 @@ func (b *sqliteBatch) apply(c *Change) error {
 
 // insertMessages writes messageChunk message changes with one statement.
 // When some were skipped it checks each, as insertMessage does: the ones
-// it wrote pass by their own id.
+// it wrote pass as themselves.
 func (b *sqliteBatch) insertMessages(cs []Change) error {
 	args := b.args[:0]
 	for i := range cs {
@@ -411,10 +412,12 @@ func (b *sqliteBatch) insertMessage(m *Message) error {
 }
 
 // checkSkipped checks a message an INSERT skipped: fine if it is a retry of
-// a stored message, a lost message if only its seq collided.
+// a stored message (the same message at its seq, or a client's resend with
+// a client-side id already stored), a lost message if another message
+// holds its seq.
 func (b *sqliteBatch) checkSkipped(m *Message) error {
 	var dup bool
-	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ID, m.ChatID, m.ClientSideID, m.Kind).Scan(&dup); err != nil {
+	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID).Scan(&dup); err != nil {
 		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 	}
 	if !dup {

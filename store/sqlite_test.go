@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -45,7 +46,7 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	s := mustOpenSQLiteAt(t, dir)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	c := &store.Chat{ID: "c1", VisitorID: "v1", State: store.ChatQueue, QueuedAt: now, CreatedAt: now, ModifiedAt: now, NextSeq: 2}
-	m := &store.Message{ID: "m1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, Text: "hi", CreatedAt: now}
+	m := &store.Message{ID: "c1-1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, Text: "hi", CreatedAt: now}
 	if err := s.Apply(t.Context(), []store.Change{{Chat: c}, {Message: m}}); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -227,4 +228,49 @@ func TestHelperProcess(t *testing.T) {
 		})
 	}
 	wg.Wait() // never returns: the parent kills this process
+}
+
+// TestSQLiteMigrationKeepsMessages opens a database made by the schema
+// before messages were keyed by (chat, seq) and finds its messages after
+// the migration, still deduplicated by client-side id.
+func TestSQLiteMigrationKeepsMessages(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+		applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for v, name := range []string{"0001_init.sql", "0002_client_side_id_per_kind.sql", "0003_drop_history_index.sql"} {
+		script, err := os.ReadFile(filepath.Join("migrations", "sqlite", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(script)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, v+1, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+		VALUES ('c1-1', 'c1', 1, 'visitor', 'v1', 'Anna', 'hello', 'k1', 1000)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s := mustOpenSQLiteAt(t, dir)
+	old := store.Message{ID: "c1-1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, AuthorID: "v1", AuthorName: "Anna",
+		Text: "hello", ClientSideID: "k1", CreatedAt: time.UnixMilli(1000).UTC()}
+	resent := old
+	resent.ID, resent.Seq = store.MessageID("c1", 2), 2
+	if err := s.Apply(t.Context(), []store.Change{{Message: &resent}}); err != nil {
+		t.Fatalf("Apply(a resend of the stored message): %v", err)
+	}
+	ms, err := s.Messages(t.Context(), "c1", 0, 0)
+	if err != nil || len(ms) != 1 || ms[0] != old {
+		t.Fatalf("Messages after the migration = %+v, %v; want only %+v", ms, err, old)
+	}
 }

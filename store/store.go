@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/chatnode/chatnode"
@@ -77,7 +78,7 @@ type Chat struct {
 
 // Message is one message of a chat.
 type Message struct {
-	ID           string
+	ID           string // MessageID(ChatID, Seq)
 	ChatID       string
 	Seq          int64  // order within the chat, from 1
 	Kind         string // MessageVisitor, MessageOperator or MessageInfo
@@ -200,6 +201,13 @@ func Open(ctx context.Context, kind, dataDir, dsn string, logger *slog.Logger) (
 	}
 }
 
+// MessageID is the id of the message of chat chatID at seq: the chat's id,
+// a dash and the seq. A message's id names its place in its chat, so the
+// stores key messages by (chat, seq) alone.
+func MessageID(chatID string, seq int64) string {
+	return chatID + "-" + strconv.FormatInt(seq, 10)
+}
+
 // validate checks the shape of a batch before anything is written.
 func validate(changes []Change) error {
 	for i := range changes {
@@ -232,6 +240,8 @@ func checkChange(c *Change) string {
 			problem = "message without an ID or chat ID"
 		case m.Seq < 1:
 			problem = fmt.Sprintf("message %q has seq %d, want 1 or more", m.ID, m.Seq)
+		case m.ID != MessageID(m.ChatID, m.Seq):
+			problem = fmt.Sprintf("message %q of chat %q at seq %d: want the id %q", m.ID, m.ChatID, m.Seq, MessageID(m.ChatID, m.Seq))
 		}
 	}
 	if o := c.Operator; o != nil {

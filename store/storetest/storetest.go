@@ -25,7 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"TimesAreUTCMilliseconds", testTimes},
 		{"NotFound", testNotFound},
-		{"MessageIdempotentOnID", testMessageIdempotentOnID},
+		{"MessageIdempotentOnPlace", testMessageIdempotentOnPlace},
 		{"MessageIdempotentOnClientSideID", testMessageIdempotentOnClientSideID},
 		{"MessageSeqConflict", testMessageSeqConflict},
 		{"MessageRuns", testMessageRuns},
@@ -82,7 +82,7 @@ func closed(c *store.Chat, when time.Time) *store.Chat {
 
 func message(chatID string, seq int64, created time.Time) *store.Message {
 	return &store.Message{
-		ID: fmt.Sprintf("%s-m%d", chatID, seq), ChatID: chatID, Seq: seq, Kind: store.MessageVisitor,
+		ID: store.MessageID(chatID, seq), ChatID: chatID, Seq: seq, Kind: store.MessageVisitor,
 		AuthorID: "v", AuthorName: "Visitor", Text: fmt.Sprintf("hello %d", seq),
 		ClientSideID: fmt.Sprintf("%s-c%d", chatID, seq), CreatedAt: created,
 	}
@@ -248,12 +248,13 @@ func testNotFound(t *testing.T, s store.Store) {
 	}
 }
 
-func testMessageIdempotentOnID(t *testing.T, s store.Store) {
+// testMessageIdempotentOnPlace: a message written again at its seq (a
+// replayed journal, a resent batch) changes nothing.
+func testMessageIdempotentOnPlace(t *testing.T, s store.Store) {
 	m := message("c1", 1, at(0))
 	mustApply(t, s, store.Change{Chat: chat("c1", "v1", "", at(0))}, store.Change{Message: m})
-	// A retry, even with other contents (a different seq included), changes nothing.
 	again := *m
-	again.Text, again.Seq, again.ClientSideID = "changed", 7, "other"
+	again.CreatedAt = at(9)
 	mustApply(t, s, store.Change{Message: &again})
 	// Twice within one batch.
 	m2 := message("c1", 2, at(1))
@@ -291,7 +292,7 @@ func testMessageSeqConflict(t *testing.T, s store.Store) {
 	m := message("c1", 1, at(0))
 	mustApply(t, s, store.Change{Message: m})
 	clash := message("c1", 1, at(1))
-	clash.ID, clash.ClientSideID = "another", "another"
+	clash.Text, clash.ClientSideID = "another", "another"
 	v := visitor("v1", at(0))
 	err := s.Apply(ctx(t), []store.Change{{Visitor: v}, {Message: clash}})
 	if !errors.Is(err, store.ErrConflict) {
@@ -327,7 +328,7 @@ func testMessageRuns(t *testing.T, s store.Store) {
 
 	kept := all
 	clash := message("c1", n/2, at(0))
-	clash.ID, clash.ClientSideID = "another", "another"
+	clash.Text, clash.ClientSideID = "another", "another"
 	batch = run(n+1, 2*n)
 	batch = append(batch[:n/2], append([]store.Change{{Message: clash}}, batch[n/2:]...)...)
 	err := s.Apply(ctx(t), batch)
@@ -419,7 +420,8 @@ func testInvalidChanges(t *testing.T, s store.Store) {
 		"empty visitor id":  {{Visitor: &store.Visitor{}}},
 		"empty chat id":     {{Chat: &store.Chat{VisitorID: "v1"}}},
 		"message, no chat":  {{Message: &store.Message{ID: "m1", Seq: 1}}},
-		"message, seq 0":    {{Message: &store.Message{ID: "m1", ChatID: "c1"}}},
+		"message, seq 0":    {{Message: &store.Message{ID: "c1-0", ChatID: "c1"}}},
+		"message, other id": {{Message: &store.Message{ID: "m1", ChatID: "c1", Seq: 1}}},
 		"read without side": {{Read: &store.Read{ChatID: "c1"}}},
 		"empty operator id": {{Operator: &store.OperatorState{Status: store.OperatorOnline}}},
 		"valid then empty":  {{Visitor: visitor("v1", at(0))}, {}},

@@ -158,7 +158,7 @@ func testWriterBatchError(t *testing.T, s store.Store) {
 	w := store.NewWriter(s, store.WriterOptions{})
 	defer w.Close()
 	clash := message("c1", 1, at(0))
-	clash.ID, clash.ClientSideID = "clash", "clash"
+	clash.Text, clash.ClientSideID = "clash", "clash"
 	if err := collect(w, store.Change{Message: clash})(); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("conflicting submission: %v, want ErrConflict", err)
 	}
