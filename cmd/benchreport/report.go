@@ -615,7 +615,8 @@ var pkgAbout = map[string]string{
 	"actors": "The assignment of 10,000 queued chats to 1,000 operators, through the actors and on the board alone " +
 		"(see the assignment section).",
 	"store": "Message writes with and without batching: `ApplyEach` commits every message alone (one transaction " +
-		"and fsync each); `WriterN` has N submitters, each waiting for its message to be durable before sending the next, " +
+		"and fsync each); `ApplyBatch` commits them 512 at a time over 500 chats, as the journal's applier does (with " +
+		"2,000 messages a run, four transactions into a fresh database: see the notes for longer runs); `WriterN` has N submitters, each waiting for its message to be durable before sending the next, " +
 		"through the group-commit writer. SQLite in a temporary directory; PostgreSQL in a temporary database on " +
 		"127.0.0.1 (skipped when PostgreSQL does not answer).",
 	"mq": "RabbitMQ on 127.0.0.1 under a random prefix whose objects are deleted afterwards: publish with broker " +
