@@ -193,9 +193,6 @@ const (
 			queued_at = excluded.queued_at, created_at = excluded.created_at, modified_at = excluded.modified_at,
 			closed_at = excluded.closed_at, rate = excluded.rate, rated_operator_id = excluded.rated_operator_id,
 			next_seq = excluded.next_seq`
-	pgInsertMessage = `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT DO NOTHING`
 	pgInsertMessages = `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
 			$8::text[], $9::timestamptz[])
@@ -228,12 +225,7 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 	batch := &pgx.Batch{}
 	var steps []pgStep
 	for i := 0; i < len(changes); {
-		j := i + 1
-		if changes[i].Message != nil {
-			for j < len(changes) && changes[j].Message != nil {
-				j++
-			}
-		}
+		j := i + max(1, messageRun(changes[i:], len(changes)))
 		queueChanges(batch, changes[i:j])
 		steps = append(steps, pgStep{i, j})
 		i = j
@@ -264,7 +256,7 @@ func (p *Postgres) Apply(ctx context.Context, changes []Change) error {
 				return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 			}
 			if !dup {
-				return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+				return errSeqTaken(m)
 			}
 		}
 	}
@@ -281,7 +273,7 @@ type pgStep struct{ from, to int }
 // INSERT of arrays (one execution on the server instead of one a row),
 // any other change alone.
 func queueChanges(b *pgx.Batch, cs []Change) {
-	if len(cs) > 1 {
+	if cs[0].Message != nil {
 		queueMessages(b, cs)
 		return
 	}
@@ -294,10 +286,6 @@ func queueChanges(b *pgx.Batch, cs []Change) {
 		b.Queue(pgUpsertChat, ch.ID, ch.VisitorID, ch.ClientSideID, ch.DepartmentKey, ch.State, ch.OperatorID,
 			pgNullTime(ch.QueuedAt), utc(ch.CreatedAt), utc(ch.ModifiedAt), pgNullTime(ch.ClosedAt), ch.Rate,
 			ch.RatedOperatorID, ch.NextSeq)
-	case c.Message != nil:
-		m := c.Message
-		b.Queue(pgInsertMessage, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID,
-			utc(m.CreatedAt))
 	case c.Operator != nil:
 		o := c.Operator
 		b.Queue(pgUpsertOperator, o.OperatorID, o.Status, pgNullTime(o.LastAssignedAt), utc(o.UpdatedAt))
@@ -322,27 +310,6 @@ func queueMessages(b *pgx.Batch, cs []Change) {
 			m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID, utc(m.CreatedAt)
 	}
 	b.Queue(pgInsertMessages, ids, chats, seqs, kinds, authors, names, texts, clientIDs, times)
-}
-
-// describe names the records of one statement's changes for error
-// messages.
-func describe(cs []Change) string {
-	if len(cs) > 1 {
-		return fmt.Sprintf("messages %q … %q", cs[0].Message.ID, cs[len(cs)-1].Message.ID)
-	}
-	switch c := &cs[0]; {
-	case c.Visitor != nil:
-		return fmt.Sprintf("visitor %q", c.Visitor.ID)
-	case c.Chat != nil:
-		return fmt.Sprintf("chat %q", c.Chat.ID)
-	case c.Message != nil:
-		return fmt.Sprintf("message %q", c.Message.ID)
-	case c.Operator != nil:
-		return fmt.Sprintf("operator %q", c.Operator.OperatorID)
-	case c.Read != nil:
-		return fmt.Sprintf("read marker %q/%s", c.Read.ChatID, c.Read.Side)
-	}
-	return "empty change"
 }
 
 // PurgeClosed implements Store. It deletes in chunks, one statement each,

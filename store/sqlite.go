@@ -55,6 +55,7 @@ type SQLite struct {
 	w       *sql.DB // exactly one connection; every write goes through it
 	r       *sql.DB // read-only connections
 
+	// insertMessage writes one message, insertMessages messageChunk of them.
 	upsertVisitor, upsertChat, insertMessage, insertMessages, messageTaken, upsertOperator, upsertRead *sql.Stmt
 
 	closeOnce sync.Once
@@ -203,6 +204,13 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
+// sqliteInsertMessages is an INSERT of rows messages that skips the ones
+// whose place or client-side id is taken.
+func sqliteInsertMessages(rows int) string {
+	return `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at) VALUES ` +
+		strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", rows-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+}
+
 // prepare compiles the write statements once, on the write connection.
 func (s *SQLite) prepare(ctx context.Context) error {
 	for _, p := range []struct {
@@ -222,12 +230,8 @@ func (s *SQLite) prepare(ctx context.Context) error {
 				queued_at = excluded.queued_at, created_at = excluded.created_at, modified_at = excluded.modified_at,
 				closed_at = excluded.closed_at, rate = excluded.rate, rated_operator_id = excluded.rated_operator_id,
 				next_seq = excluded.next_seq`},
-		{&s.insertMessage, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`},
-		{&s.insertMessages, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
-			VALUES ` + strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", messageChunk-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`},
+		{&s.insertMessage, sqliteInsertMessages(1)},
+		{&s.insertMessages, sqliteInsertMessages(messageChunk)},
 		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
 				AND client_side_id = ?6)
 			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND kind = ?3 AND client_side_id = ?6 AND client_side_id <> '')`},
@@ -262,13 +266,8 @@ func (s *SQLite) Apply(ctx context.Context, changes []Change) error {
 	defer tx.Rollback()
 	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
 	for i, since := 0, 0; i < len(changes); {
-		n := 1
-		if changes[i].Message != nil && messageRun(changes[i:]) >= messageChunk {
-			n = messageChunk
-			if err := b.insertMessages(changes[i : i+n]); err != nil {
-				return err
-			}
-		} else if err := b.apply(&changes[i]); err != nil {
+		n, err := b.apply(changes[i:])
+		if err != nil {
 			return err
 		}
 		i, since = i+n, since+n
@@ -292,10 +291,12 @@ func (s *SQLite) check(ctx context.Context, changes []Change) error {
 	}
 	defer tx.Rollback()
 	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
-	for i := range changes {
-		if err := b.apply(&changes[i]); err != nil {
+	for i := 0; i < len(changes); {
+		n, err := b.apply(changes[i:])
+		if err != nil {
 			return err
 		}
+		i += n
 	}
 	return nil
 }
@@ -307,16 +308,6 @@ type sqliteBatch struct {
 	tx    *sql.Tx
 	stmts map[*sql.Stmt]*sql.Stmt
 	args  []any // insertMessages' arguments, reused
-}
-
-// messageRun is how many of the first changes of cs, up to messageChunk,
-// are messages.
-func messageRun(cs []Change) int {
-	n := 0
-	for n < len(cs) && n < messageChunk && cs[n].Message != nil {
-		n++
-	}
-	return n
 }
 
 func (b *sqliteBatch) stmt(st *sql.Stmt) *sql.Stmt {
@@ -331,16 +322,26 @@ func (b *sqliteBatch) stmt(st *sql.Stmt) *sql.Stmt {
 	return ts
 }
 
-func (b *sqliteBatch) apply(c *Change) error {
+// apply writes the first change of cs, or, when cs starts with
+// messageChunk messages, those messages; it returns how many it wrote.
+func (b *sqliteBatch) apply(cs []Change) (int, error) {
+	if cs[0].Message != nil {
+		if messageRun(cs, messageChunk) == messageChunk {
+			return messageChunk, b.insertMessages(b.s.insertMessages, cs[:messageChunk])
+		}
+		return 1, b.insertMessages(b.s.insertMessage, cs[:1])
+	}
+	return 1, b.applyRecord(&cs[0])
+}
+
+// applyRecord writes a change that is not a message.
+func (b *sqliteBatch) applyRecord(c *Change) error {
 	var err error
 	switch {
 	case c.Visitor != nil:
 		v := c.Visitor
 		_, err = b.stmt(b.s.upsertVisitor).ExecContext(b.ctx, v.ID, v.PageID, v.AuthToken, v.DeviceID, v.Fields,
 			millis(v.CreatedAt), millis(v.SeenAt))
-		if err != nil {
-			return fmt.Errorf("store: apply: visitor %q: %w", v.ID, err)
-		}
 	case c.Chat != nil:
 		ch := c.Chat
 		var rate any
@@ -350,32 +351,24 @@ func (b *sqliteBatch) apply(c *Change) error {
 		_, err = b.stmt(b.s.upsertChat).ExecContext(b.ctx, ch.ID, ch.VisitorID, ch.ClientSideID, ch.DepartmentKey,
 			ch.State, ch.OperatorID, nullMillis(ch.QueuedAt), millis(ch.CreatedAt), millis(ch.ModifiedAt),
 			nullMillis(ch.ClosedAt), rate, ch.RatedOperatorID, ch.NextSeq)
-		if err != nil {
-			return fmt.Errorf("store: apply: chat %q: %w", ch.ID, err)
-		}
-	case c.Message != nil:
-		return b.insertMessage(c.Message)
 	case c.Operator != nil:
 		o := c.Operator
 		_, err = b.stmt(b.s.upsertOperator).ExecContext(b.ctx, o.OperatorID, o.Status, nullMillis(o.LastAssignedAt),
 			millis(o.UpdatedAt))
-		if err != nil {
-			return fmt.Errorf("store: apply: operator %q: %w", o.OperatorID, err)
-		}
 	case c.Read != nil:
 		r := c.Read
 		_, err = b.stmt(b.s.upsertRead).ExecContext(b.ctx, r.ChatID, r.Side, r.UpToSeq)
-		if err != nil {
-			return fmt.Errorf("store: apply: read marker %q/%s: %w", r.ChatID, r.Side, err)
-		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s: %w", describe([]Change{*c}), err)
 	}
 	return nil
 }
 
-// insertMessages writes messageChunk message changes with one statement.
-// When some were skipped it checks each, as insertMessage does: the ones
-// it wrote pass as themselves.
-func (b *sqliteBatch) insertMessages(cs []Change) error {
+// insertMessages writes the message changes cs with st, an INSERT of
+// len(cs) rows. When some were skipped it checks each: the ones it wrote
+// pass as themselves.
+func (b *sqliteBatch) insertMessages(st *sql.Stmt, cs []Change) error {
 	args := b.args[:0]
 	for i := range cs {
 		m := cs[i].Message
@@ -383,10 +376,10 @@ func (b *sqliteBatch) insertMessages(cs []Change) error {
 			millis(m.CreatedAt))
 	}
 	b.args = args
-	res, err := b.stmt(b.s.insertMessages).ExecContext(b.ctx, args...)
+	res, err := b.stmt(st).ExecContext(b.ctx, args...)
 	clear(args)
 	if err != nil {
-		return fmt.Errorf("store: apply: messages %q … %q: %w", cs[0].Message.ID, cs[len(cs)-1].Message.ID, err)
+		return fmt.Errorf("store: apply: %s: %w", describe(cs), err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == int64(len(cs)) {
 		return err
@@ -399,18 +392,6 @@ func (b *sqliteBatch) insertMessages(cs []Change) error {
 	return nil
 }
 
-func (b *sqliteBatch) insertMessage(m *Message) error {
-	res, err := b.stmt(b.s.insertMessage).ExecContext(b.ctx, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
-		m.Text, m.ClientSideID, millis(m.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
-	}
-	return b.checkSkipped(m)
-}
-
 // checkSkipped checks a message an INSERT skipped: fine if it is a retry of
 // a stored message (the same message at its seq, or a client's resend with
 // a client-side id already stored), a lost message if another message
@@ -421,7 +402,7 @@ func (b *sqliteBatch) checkSkipped(m *Message) error {
 		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 	}
 	if !dup {
-		return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+		return errSeqTaken(m)
 	}
 	return nil
 }

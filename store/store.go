@@ -208,6 +208,43 @@ func MessageID(chatID string, seq int64) string {
 	return chatID + "-" + strconv.FormatInt(seq, 10)
 }
 
+// messageRun is how many of the first changes of cs, up to limit, are
+// messages: the run a store may write with one statement.
+func messageRun(cs []Change, limit int) int {
+	n := 0
+	for n < len(cs) && n < limit && cs[n].Message != nil {
+		n++
+	}
+	return n
+}
+
+// errSeqTaken is the conflict of message m whose place another message
+// holds.
+func errSeqTaken(m *Message) error {
+	return fmt.Errorf("%w: message %q: seq %d of chat %q is taken by another message", ErrConflict, m.ID, m.Seq, m.ChatID)
+}
+
+// describe names the records of one statement's changes for error
+// messages.
+func describe(cs []Change) string {
+	if len(cs) > 1 {
+		return fmt.Sprintf("messages %q … %q", cs[0].Message.ID, cs[len(cs)-1].Message.ID)
+	}
+	switch c := &cs[0]; {
+	case c.Visitor != nil:
+		return fmt.Sprintf("visitor %q", c.Visitor.ID)
+	case c.Chat != nil:
+		return fmt.Sprintf("chat %q", c.Chat.ID)
+	case c.Message != nil:
+		return fmt.Sprintf("message %q", c.Message.ID)
+	case c.Operator != nil:
+		return fmt.Sprintf("operator %q", c.Operator.OperatorID)
+	case c.Read != nil:
+		return fmt.Sprintf("read marker %q/%s", c.Read.ChatID, c.Read.Side)
+	}
+	return "empty change"
+}
+
 // validate checks the shape of a batch before anything is written.
 func validate(changes []Change) error {
 	for i := range changes {

@@ -616,8 +616,8 @@ var pkgAbout = map[string]string{
 		"(see the assignment section).",
 	"store": "Message writes with and without batching: `ApplyEach` commits every message alone (one transaction " +
 		"and fsync each); `ApplyBatch` commits them 512 at a time over 500 chats, as the journal's applier does (with " +
-		"2,000 messages a run, four transactions into a fresh database: see the notes for longer runs); `WriterN` has N submitters, each waiting for its message to be durable before sending the next, " +
-		"through the group-commit writer. SQLite in a temporary directory; PostgreSQL in a temporary database on " +
+		"2,000 messages a run, four transactions into a fresh database: see the notes for longer runs); `WriterN` has " +
+		"N submitters, each waiting for its message to be durable before sending the next, through the group-commit writer. SQLite in a temporary directory; PostgreSQL in a temporary database on " +
 		"127.0.0.1 (skipped when PostgreSQL does not answer).",
 	"mq": "RabbitMQ on 127.0.0.1 under a random prefix whose objects are deleted afterwards: publish with broker " +
 		"confirmation from 64 publishers, and publish-to-consume round trips with 1 and 64 messages in flight.",
