@@ -110,6 +110,8 @@ func (h *Hub) VisitorHistory(ctx context.Context, auth VisitorAuth, before strin
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	defer cancel()
 	msgs, err := h.store.VisitorHistory(ctx, id, t, cursorID, clampLimit(limit))
 	if err != nil {
 		return nil, err
@@ -218,6 +220,8 @@ func (h *Hub) OperatorHistory(ctx context.Context, token, chatID, before string,
 	if h.store == nil {
 		return &HistoryPage{}, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+	defer cancel()
 	c, err := h.store.Chat(ctx, chatID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

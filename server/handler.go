@@ -141,8 +141,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, body []byte) {
 // respondOK makes a Backend call that changes something and answers
 // {"result":"ok"} or its error.
 func (s *Server) respondOK(ctx *fasthttp.RequestCtx, call func(context.Context) error) {
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	if err := call(c); err != nil {
 		s.writeError(ctx, err)
 		return

@@ -16,8 +16,7 @@ func (s *Server) operatorLogin(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	r, err := s.backend.OperatorLogin(c, login, password)
 	if err != nil {
 		s.writeError(ctx, err)
@@ -73,8 +72,7 @@ func (s *Server) operatorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout+callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	u, err := s.backend.OperatorDelta(c, tok, since, s.opts.LongPollTimeout)
 	if err != nil {
 		if s.ctx.Err() != nil {
@@ -98,8 +96,7 @@ func (s *Server) operatorHistory(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	page, err := s.backend.OperatorHistory(c, tok, chatID, q.Before, q.Limit)
 	if err != nil {
 		s.writeError(ctx, err)
@@ -125,8 +122,7 @@ func (s *Server) operatorSocket(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serveSocket(ctx, sideOperator, func(c *wsConn) (func(), error) {
-		call, cancel := s.callContext(ctx, callTimeout)
-		defer cancel()
+		call := s.callContext(ctx)
 		return s.backend.OperatorSubscribe(call, tok, since, c)
 	})
 }

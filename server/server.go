@@ -77,7 +77,6 @@ const (
 
 // Timeouts the server keeps to itself.
 const (
-	callTimeout  = 15 * time.Second // a Backend call other than a long poll
 	writeTimeout = 10 * time.Second // writing one answer or frame
 	readTimeout  = 30 * time.Second // reading one request
 	idleTimeout  = 90 * time.Second // a keep-alive connection between requests
@@ -264,15 +263,14 @@ func (s *Server) unregister(c *wsConn) {
 	}
 }
 
-// callContext returns the context of a Backend call for the request ctx
-// that should take no longer than d. It carries the request's trace when
-// Observe set one.
-func (s *Server) callContext(ctx *fasthttp.RequestCtx, d time.Duration) (context.Context, context.CancelFunc) {
-	base := s.ctx
+// callContext returns the context of a Backend call for the request ctx.
+// It carries the request's trace when Observe set one. It has no deadline
+// of its own: a Backend bounds its calls (see Backend).
+func (s *Server) callContext(ctx *fasthttp.RequestCtx) context.Context {
 	if attach, ok := ctx.UserValue(traceKey).(func(context.Context) context.Context); ok {
-		base = attach(base)
+		return attach(s.ctx)
 	}
-	return context.WithTimeout(base, d)
+	return s.ctx
 }
 
 // traceKey is the request user value holding Observe's attach function.

@@ -23,8 +23,7 @@ func (s *Server) visitorInit(ctx *fasthttp.RequestCtx, get params) {
 		s.writePollError(ctx, err)
 		return
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	u, err := s.backend.VisitorInit(c, req)
 	if err != nil {
 		s.writePollError(ctx, err)
@@ -51,8 +50,7 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 	}
 	s.longPolls.Add(1)
 	defer s.longPolls.Add(-1)
-	c, cancel := s.callContext(ctx, s.opts.LongPollTimeout+callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	u, err := s.backend.VisitorDelta(c, auth, since, s.opts.LongPollTimeout)
 	if err != nil {
 		if s.ctx.Err() != nil {
@@ -107,8 +105,7 @@ func (s *Server) visitorHistory(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	c, cancel := s.callContext(ctx, callTimeout)
-	defer cancel()
+	c := s.callContext(ctx)
 	page, err := s.backend.VisitorHistory(c, auth, q.Before, q.Limit)
 	if err != nil {
 		s.writeError(ctx, err)
@@ -134,8 +131,7 @@ func (s *Server) visitorSocket(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.serveSocket(ctx, sideVisitor, func(c *wsConn) (func(), error) {
-		call, cancel := s.callContext(ctx, callTimeout)
-		defer cancel()
+		call := s.callContext(ctx)
 		return s.backend.VisitorSubscribe(call, auth, since, c)
 	})
 }
