@@ -317,10 +317,13 @@ func (a *visitorActor) armIdle() {
 }
 
 // checkIdle stops the actor when nobody has used it for the idle timeout
-// and nothing waits on it; a session that does not exist stops at once.
+// and nothing waits on it (a poll, a write, a chat being created, or a
+// request held until the chat's state is known); a session that does not
+// exist stops at once.
 func (a *visitorActor) checkIdle(ctx actor.Context) {
 	idle := a.h.now().Sub(a.lastSeen)
-	if a.rec == nil || (idle >= a.h.opts.VisitorIdleTimeout && a.feed.idle() && len(a.w.pending) == 0 && !a.creating) {
+	busy := !a.feed.idle() || len(a.w.pending) > 0 || a.creating || a.finding || len(a.deferred) > 0
+	if a.rec == nil || (idle >= a.h.opts.VisitorIdleTimeout && !busy) {
 		ctx.Send(a.h.visitors, &passivate{id: a.id})
 		return
 	}
