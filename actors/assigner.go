@@ -121,7 +121,7 @@ func (a *assignerActor) operator(ctx actor.Context, msg *messages.OperatorUpdate
 		win := make(map[string]bool)
 		a.windows[op.id] = win
 		snap := &queueSnapshot{entries: a.fill(op, win)}
-		ctx.Send(a.h.operators, &route{id: op.id, msg: snap})
+		a.h.tell(ctx, a.h.operators, &route{id: op.id, msg: snap}, nil)
 		a.h.shareTo(ctx, targetOperators, op.id, snap)
 	}
 	a.schedule(ctx)
@@ -133,7 +133,7 @@ func (a *assignerActor) settle(ctx actor.Context) {
 	now := a.h.now().UnixMicro()
 	if !a.manual {
 		for _, d := range a.b.settle(now) {
-			ctx.Request(a.h.chats, &route{id: d.chatID, msg: &messages.AssignChat{ChatId: d.chatID, OperatorId: d.operatorID}})
+			a.h.tell(ctx, a.h.chats, &route{id: d.chatID, msg: &messages.AssignChat{ChatId: d.chatID, OperatorId: d.operatorID}}, ctx.Self())
 			if q := d.queued; q != nil {
 				a.removed = append(a.removed, q.entry)
 				if m := a.h.opts.Metrics; m != nil {
@@ -161,7 +161,7 @@ func (a *assignerActor) settle(ctx actor.Context) {
 
 func (a *assignerActor) tellPositions(ctx actor.Context) {
 	for _, q := range a.b.positions() {
-		ctx.Send(a.h.chats, &route{id: q.chatID, msg: &messages.QueuePosition{Position: q.position}})
+		a.h.tell(ctx, a.h.chats, &route{id: q.chatID, msg: &messages.QueuePosition{Position: q.position}}, nil)
 	}
 }
 
@@ -201,7 +201,7 @@ func (a *assignerActor) tellQueue(ctx actor.Context) {
 			}
 		}
 		if len(qc.Added)+len(qc.Removed) > 0 {
-			ctx.Send(a.h.operators, &route{id: op.id, msg: qc})
+			a.h.tell(ctx, a.h.operators, &route{id: op.id, msg: qc}, nil)
 			a.h.shareTo(ctx, targetOperators, op.id, qc)
 		}
 	}
@@ -241,7 +241,7 @@ func (a *assignerActor) take(ctx actor.Context, msg *messages.TakeChat) {
 	a.removed = append(a.removed, q.entry)
 	a.tellQueue(ctx) // the taken chat leaves every operator's queue at once
 	sender := ctx.Sender()
-	f := ctx.RequestFuture(a.h.chats, &route{id: msg.ChatId, msg: &messages.AssignChat{ChatId: msg.ChatId, OperatorId: msg.OperatorId, Manual: true}}, a.h.opts.RequestTimeout)
+	f := a.h.tellFuture(ctx, a.h.chats, &route{id: msg.ChatId, msg: &messages.AssignChat{ChatId: msg.ChatId, OperatorId: msg.OperatorId, Manual: true}}, a.h.opts.RequestTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		r, _ := res.(*messages.AssignResult)
 		if err == nil && (r == nil || !r.Applied) {

@@ -197,27 +197,34 @@ func (b *bridgeActor) receive(ctx actor.Context, env *messages.Envelope) {
 		b.deliverEvent(ctx, m)
 		return
 	}
-	var to *actor.PID
-	var deliver any = msg
+	var dir *actor.PID
 	switch env.Target {
 	case targetChats:
-		to, deliver = h.chats, &route{id: env.EntityId, msg: msg}
+		dir = h.chats
 	case targetOperators:
-		to, deliver = h.operators, &route{id: env.EntityId, msg: msg}
+		dir = h.operators
 	case targetAssigner:
 		if !h.isMaster() {
 			return
 		}
-		to = h.assigner
 	default:
 		return
 	}
+	// send hands msg to its actor; sender gets the answer (nil: none).
+	send := func(sender *actor.PID) {
+		if dir != nil {
+			h.tell(ctx, dir, &route{id: env.EntityId, msg: msg}, sender)
+		} else {
+			ctx.RequestWithCustomSender(h.assigner, msg, sender)
+		}
+	}
 	if env.CallId == "" {
-		ctx.Send(to, deliver)
+		send(nil)
 		return
 	}
+	f := actor.NewFuture(ctx.ActorSystem(), h.opts.RequestTimeout)
+	send(f.PID())
 	origin, callID := env.Origin, env.CallId
-	f := ctx.RequestFuture(to, deliver, h.opts.RequestTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		ans := &messages.Answer{}
 		switch r := res.(type) {
@@ -247,12 +254,12 @@ func (b *bridgeActor) deliverEvent(ctx actor.Context, ev *messages.ChatEvent) {
 		}
 		return ev
 	}
-	ctx.Send(h.visitors, &route{id: ev.VisitorId, msg: own()})
+	h.tell(ctx, h.visitors, &route{id: ev.VisitorId, msg: own()}, nil)
 	if ev.OperatorId != "" {
-		ctx.Send(h.operators, &route{id: ev.OperatorId, msg: own()})
+		h.tell(ctx, h.operators, &route{id: ev.OperatorId, msg: own()}, nil)
 	}
 	if r, ok := ev.Change.(*messages.ChatEvent_Released); ok {
-		ctx.Send(h.operators, &route{id: r.Released.OperatorId, msg: ev})
+		h.tell(ctx, h.operators, &route{id: r.Released.OperatorId, msg: ev}, nil)
 	}
 	switch c := ev.Change.(type) {
 	case *messages.ChatEvent_Snapshot:

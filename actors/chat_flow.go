@@ -17,10 +17,10 @@ func (a *chatActor) emit(ctx actor.Context, ev *messages.ChatEvent, toVisitor, t
 	a.c.Version++
 	ev.ChatId, ev.Version, ev.VisitorId, ev.OperatorId = a.id, a.c.Version, a.c.VisitorId, a.c.OperatorId
 	if toVisitor {
-		ctx.Send(a.h.visitors, &route{id: a.c.VisitorId, msg: ev})
+		a.h.tell(ctx, a.h.visitors, &route{id: a.c.VisitorId, msg: ev}, nil)
 	}
 	if toOperator && a.c.OperatorId != "" {
-		ctx.Send(a.h.operators, &route{id: a.c.OperatorId, msg: ev})
+		a.h.tell(ctx, a.h.operators, &route{id: a.c.OperatorId, msg: ev}, nil)
 	}
 	a.h.share(ctx, ev)
 }
@@ -32,9 +32,9 @@ func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
 	ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
 		Change: &messages.ChatEvent_Snapshot{Snapshot: snap}}
 	if side == chatnode.SideVisitor {
-		ctx.Send(a.h.visitors, &route{id: id, msg: ev})
+		a.h.tell(ctx, a.h.visitors, &route{id: id, msg: ev}, nil)
 	} else {
-		ctx.Send(a.h.operators, &route{id: id, msg: ev})
+		a.h.tell(ctx, a.h.operators, &route{id: id, msg: ev}, nil)
 	}
 	a.h.share(ctx, ev)
 }
@@ -50,7 +50,7 @@ func (a *chatActor) stateEvent(ctx actor.Context, prev, reason string) {
 		a.c.Version++
 		ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
 			Change: &messages.ChatEvent_Released{Released: &messages.Released{OperatorId: prev, Reason: reason}}}
-		ctx.Send(a.h.operators, &route{id: prev, msg: ev})
+		a.h.tell(ctx, a.h.operators, &route{id: prev, msg: ev}, nil)
 		a.h.share(ctx, ev)
 	}
 }

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -13,10 +14,13 @@ import (
 // messages to it with the original sender, and supervises it: a child that
 // panics is restarted alone (one-for-one) and its siblings go on.
 //
-// Every message to a child passes through its directory, so messages from
-// one sender reach the child in the order sent.
+// A message for a child that runs goes to it straight from the sender
+// (Hub.tell, through the directory's liveChildren); any other passes
+// through the directory. Either way messages from one sender reach the
+// child in the order sent (see liveChildren).
 type directory struct {
 	kind     string
+	live     *liveChildren
 	children map[string]*actor.PID
 	names    map[string]string // child process id → entity id
 	spawned  uint64
@@ -30,13 +34,17 @@ type directory struct {
 	hook func(ctx actor.Context, msg any) bool
 }
 
-func newDirectory(kind string, props func(id string) *actor.Props) *directory {
-	return &directory{kind: kind, children: make(map[string]*actor.PID), names: make(map[string]string), props: props}
+func newDirectory(kind string, live *liveChildren, props func(id string) *actor.Props) *directory {
+	return &directory{kind: kind, live: live, children: make(map[string]*actor.PID), names: make(map[string]string), props: props}
 }
 
 // Receive implements actor.Actor.
 func (d *directory) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		// A restarted directory has lost its children; none may be
+		// reached through the table either.
+		d.live.clear()
 	case *route:
 		if d.owner != nil {
 			if node := d.owner(msg.id); node != "" {
@@ -44,8 +52,8 @@ func (d *directory) Receive(ctx actor.Context) {
 				return
 			}
 		}
-		pid, ok := d.children[msg.id]
-		if !ok {
+		pid, running := d.children[msg.id]
+		if !running {
 			if !msg.spawn {
 				if ctx.Sender() != nil {
 					ctx.Respond(&reply{err: notFound(d.kind, msg.id)})
@@ -71,6 +79,11 @@ func (d *directory) Receive(ctx actor.Context) {
 			d.hook(ctx, msg.msg)
 		}
 		ctx.RequestWithCustomSender(pid, msg.msg, ctx.Sender())
+		if !running {
+			// Only now may senders reach the child straight: what they
+			// send next queues behind the message just forwarded.
+			d.live.put(msg.id, pid)
+		}
 	case *toAll:
 		for _, pid := range d.children {
 			ctx.Send(pid, msg.msg)
@@ -78,7 +91,7 @@ func (d *directory) Receive(ctx actor.Context) {
 	case *passivate:
 		if pid, ok := d.children[msg.id]; ok {
 			delete(d.children, msg.id)
-			ctx.Poison(pid)
+			d.live.remove(msg.id, pid, func() { ctx.Poison(pid) })
 		}
 	case *actor.Terminated:
 		id, ok := d.names[msg.Who.Id]
@@ -88,6 +101,7 @@ func (d *directory) Receive(ctx actor.Context) {
 		delete(d.names, msg.Who.Id)
 		if pid, ok := d.children[id]; ok && pid.Equal(msg.Who) {
 			delete(d.children, id)
+			d.live.remove(id, pid, nil)
 		}
 	default:
 		if d.hook == nil || !d.hook(ctx, msg) {
@@ -98,6 +112,64 @@ func (d *directory) Receive(ctx actor.Context) {
 			}
 		}
 	}
+}
+
+// liveChildren is a directory's table of the children that run, shared
+// with every sender so that a message for a running child skips the hop
+// through the directory. Only the directory changes it.
+//
+// Order is kept because a sender finds a child in the table only after the
+// directory has forwarded to it every message that created it or waited
+// for it (put comes after the forward), and a child leaves the table in the
+// same critical section that queues its poison pill (remove): a message
+// sent straight is either queued before the pill, and handled, or finds no
+// child and goes through the directory, which starts a new incarnation.
+type liveChildren struct {
+	mu sync.RWMutex
+	m  map[string]*actor.PID
+}
+
+func newLiveChildren() *liveChildren { return &liveChildren{m: make(map[string]*actor.PID)} }
+
+// send delivers msg from ctx to the running child id, with sender as the
+// sender (nil: none), and reports whether there was one.
+func (l *liveChildren) send(ctx actor.SenderContext, id string, msg any, sender *actor.PID) bool {
+	l.mu.RLock()
+	pid := l.m[id]
+	if pid != nil {
+		if sender == nil {
+			ctx.Send(pid, msg)
+		} else {
+			ctx.RequestWithCustomSender(pid, msg, sender)
+		}
+	}
+	l.mu.RUnlock()
+	return pid != nil
+}
+
+func (l *liveChildren) put(id string, pid *actor.PID) {
+	l.mu.Lock()
+	l.m[id] = pid
+	l.mu.Unlock()
+}
+
+// remove takes pid out of the table if it is there under id, then runs
+// then (if not nil) before any sender can look again.
+func (l *liveChildren) remove(id string, pid *actor.PID, then func()) {
+	l.mu.Lock()
+	if cur, ok := l.m[id]; ok && cur.Equal(pid) {
+		delete(l.m, id)
+	}
+	if then != nil {
+		then()
+	}
+	l.mu.Unlock()
+}
+
+func (l *liveChildren) clear() {
+	l.mu.Lock()
+	clear(l.m)
+	l.mu.Unlock()
 }
 
 func notFound(kind, id string) error {

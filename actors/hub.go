@@ -120,8 +120,11 @@ type Hub struct {
 	writer   Submitter
 	presence presence
 	dispatch *workers // runs every mailbox of the hub's actors
+	replies  *replies // where requests wait for their answers
 
 	visitors, chats, operators, assigner, bridge *actor.PID
+	// The running children of the three directories (see liveChildren).
+	liveVisitors, liveChats, liveOperators *liveChildren
 
 	peers peers  // cluster: when each peer was last heard from
 	runID string // distinguishes this process's event ids from earlier runs
@@ -136,7 +139,8 @@ type Hub struct {
 func New(opts Options) *Hub {
 	opts.defaults()
 	h := &Hub{opts: opts, accounts: newAccountBook(opts.Accounts), store: opts.Store, writer: opts.Writer, runID: randomToken(4),
-		dispatch: newWorkers(300)}
+		dispatch:     newWorkers(300),
+		liveVisitors: newLiveChildren(), liveChats: newLiveChildren(), liveOperators: newLiveChildren()}
 	if c := opts.Cluster; c != nil {
 		for i, n := range c.Nodes {
 			if n == c.Self {
@@ -155,6 +159,7 @@ func New(opts Options) *Hub {
 		sysOpts = append(sysOpts, actor.WithMetricProviders(opts.Metrics.MeterProvider()))
 	}
 	h.system = actor.NewActorSystem(sysOpts...)
+	h.replies = newReplies(h.system)
 	return h
 }
 
@@ -194,13 +199,13 @@ func (h *Hub) Start(ctx context.Context) error {
 		h.bridge = spawn("bridge", "bridge", func() actor.Actor { return &bridgeActor{h: h} })
 	}
 	h.visitors = spawn("visitors", "directory", func() actor.Actor {
-		return newDirectory(kindVisitor, func(id string) *actor.Props {
+		return newDirectory(kindVisitor, h.liveVisitors, func(id string) *actor.Props {
 			return h.props(kindVisitor, func() actor.Actor { return newVisitorActor(h, id) })
 		})
 	})
 	h.chats = spawn("chats", "directory", func() actor.Actor { return newChatsDirectory(h) })
 	h.operators = spawn("operators", "directory", func() actor.Actor {
-		return newDirectory(kindOperator, func(id string) *actor.Props {
+		return newDirectory(kindOperator, h.liveOperators, func(id string) *actor.Props {
 			incarnation := 0
 			return h.props(kindOperator, func() actor.Actor {
 				incarnation++ // again after a panic: that incarnation recalls its state
@@ -222,17 +227,17 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	for _, c := range h.recovered {
 		if h.chatOwner(c.Id) == "" {
-			root.Send(h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true})
+			h.tell(root, h.chats, &route{id: c.Id, msg: &chatRecover{chat: c}, spawn: true}, nil)
 		} else {
 			root.Send(h.chats, &chatIndexNote{chatID: c.Id, visitorID: c.VisitorId, open: true})
 		}
 	}
 	for _, op := range h.opts.Accounts.Operators {
-		root.Send(h.operators, &route{id: op.ID, msg: &wake{}, spawn: true})
+		h.tell(root, h.operators, &route{id: op.ID, msg: &wake{}, spawn: true}, nil)
 	}
 	for _, c := range h.recovered {
 		if c.State == chatnode.ChatChatting {
-			root.Send(h.chats, &route{id: c.Id, msg: &attachReplica{side: chatnode.SideOperator, id: c.OperatorId}})
+			h.tell(root, h.chats, &route{id: c.Id, msg: &attachReplica{side: chatnode.SideOperator, id: c.OperatorId}}, nil)
 		}
 	}
 	h.recovered = nil
@@ -292,7 +297,10 @@ func (h *Hub) pollWait(wait time.Duration) time.Duration {
 
 // Stop ends every actor: held long polls are answered empty.
 func (h *Hub) Stop() {
-	h.stopOnce.Do(func() { h.system.Shutdown() })
+	h.stopOnce.Do(func() {
+		h.system.Shutdown()
+		h.replies.close()
+	})
 }
 
 // newChatID returns a new numeric chat id (Webim's chat ids are numbers):
@@ -341,16 +349,54 @@ func (l *levelFloor) WithGroup(name string) slog.Handler {
 	return &levelFloor{Handler: l.Handler.WithGroup(name), min: l.min}
 }
 
-// ask sends msg to pid and waits for the answer, turning a *reply's error
-// and a timeout into errors.
-func (h *Hub) ask(ctx context.Context, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
-	var f *actor.Future
-	if t := h.opts.Tracing; t != nil && t.Enabled() {
-		f = t.RequestFuture(ctx, h.system.Root, pid, msg, timeout)
-	} else {
-		f = h.system.Root.RequestFuture(pid, msg, timeout)
+// tell sends r to dir's child r.id from ctx: straight to the child when it
+// runs, else through dir, which creates it, answers that it is unknown or
+// passes r to the node that owns it. sender gets the answer; nil sends
+// without one.
+func (h *Hub) tell(ctx actor.SenderContext, dir *actor.PID, r *route, sender *actor.PID) {
+	if live := h.live(dir); live != nil && live.send(ctx, r.id, r.msg, sender) {
+		return
 	}
-	res, err := f.Result()
+	if sender == nil {
+		ctx.Send(dir, r)
+	} else {
+		ctx.RequestWithCustomSender(dir, r, sender)
+	}
+}
+
+// tellFuture is tell with a future for the answer.
+func (h *Hub) tellFuture(ctx actor.SenderContext, dir *actor.PID, r *route, timeout time.Duration) *actor.Future {
+	f := actor.NewFuture(ctx.ActorSystem(), timeout)
+	h.tell(ctx, dir, r, f.PID())
+	return f
+}
+
+// live is the table of dir's running children, nil for other actors.
+func (h *Hub) live(dir *actor.PID) *liveChildren {
+	switch dir {
+	case h.visitors:
+		return h.liveVisitors
+	case h.chats:
+		return h.liveChats
+	case h.operators:
+		return h.liveOperators
+	}
+	return nil
+}
+
+// ask sends r to dir's child (see tell) and waits for the answer, turning
+// a *reply's error and a timeout into errors.
+func (h *Hub) ask(ctx context.Context, dir *actor.PID, r *route, timeout time.Duration) (any, error) {
+	q := h.replies.start(timeout)
+	if t := h.opts.Tracing; t != nil && t.Enabled() {
+		root := h.system.Root
+		if live := h.live(dir); live == nil || !live.send(root, r.id, t.Envelope(ctx, r.msg, q.pid), nil) {
+			root.Send(dir, t.Envelope(ctx, r, q.pid))
+		}
+	} else {
+		h.tell(h.system.Root, dir, r, q.pid)
+	}
+	res, err := q.wait()
 	if err != nil {
 		if errors.Is(err, actor.ErrTimeout) {
 			return nil, chatnode.Errorf(chatnode.EUnavailable, "the request timed out")

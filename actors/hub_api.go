@@ -90,7 +90,7 @@ func (h *Hub) subscribe(ctx context.Context, dir *actor.PID, id string, msg *fee
 	if sid == 0 {
 		return func() {}, nil
 	}
-	return func() { h.system.Root.Send(dir, &route{id: id, msg: &unsubscribe{id: sid}}) }, nil
+	return func() { h.tell(h.system.Root, dir, &route{id: id, msg: &unsubscribe{id: sid}}, nil) }, nil
 }
 
 // VisitorHistory pages the visitor's past messages, newest first. before is

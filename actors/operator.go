@@ -95,7 +95,7 @@ func (a *operatorActor) recall(ctx actor.Context) {
 		}
 		a.status, a.lastAssigned = r.status, r.lastAssigned
 		for _, id := range r.chats {
-			ctx.Send(a.h.chats, &route{id: id, msg: &attachReplica{side: chatnode.SideOperator, id: a.acct.ID}})
+			a.h.tell(ctx, a.h.chats, &route{id: id, msg: &attachReplica{side: chatnode.SideOperator, id: a.acct.ID}}, nil)
 		}
 		ctx.Logger().Warn("operator restarted and recalled", "operator", a.acct.ID, "status", r.status, "chats", len(r.chats))
 	})
@@ -174,7 +174,7 @@ func (a *operatorActor) call(ctx actor.Context, req *OperatorRequest) {
 		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EOperatorNotInChat, "chat %q is not yours", req.ChatID)})
 		return
 	}
-	ctx.RequestWithCustomSender(a.h.chats, &route{id: req.ChatID, msg: &operatorChatCall{operatorID: a.acct.ID, req: req}}, ctx.Sender())
+	a.h.tell(ctx, a.h.chats, &route{id: req.ChatID, msg: &operatorChatCall{operatorID: a.acct.ID, req: req}}, ctx.Sender())
 }
 
 // wireOperatorFull is the operator stream's full update.

@@ -28,7 +28,7 @@ func (a *operatorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 	v, ok := a.chats[ev.ChatId]
 	if !ok {
 		if ev.OperatorId == a.acct.ID {
-			ctx.Send(a.h.chats, &route{id: ev.ChatId, msg: &attachReplica{side: chatnode.SideOperator, id: a.acct.ID}})
+			a.h.tell(ctx, a.h.chats, &route{id: ev.ChatId, msg: &attachReplica{side: chatnode.SideOperator, id: a.acct.ID}}, nil)
 		}
 		return
 	}

@@ -157,7 +157,7 @@ func parseCursor(s string) (time.Time, string, error) {
 // chatsDirectory is the chats' directory with an index of each visitor's
 // open chat, so that a visitor actor restored from the store finds it.
 func newChatsDirectory(h *Hub) actor.Actor {
-	d := newDirectory(kindChat, func(id string) *actor.Props {
+	d := newDirectory(kindChat, h.liveChats, func(id string) *actor.Props {
 		incarnation := 0
 		return h.props(kindChat, func() actor.Actor {
 			// The producer runs again when the supervisor restarts the

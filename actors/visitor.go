@@ -258,7 +258,7 @@ func (a *visitorActor) call(ctx actor.Context, req *VisitorRequest) {
 }
 
 func (a *visitorActor) forward(ctx actor.Context, req *VisitorRequest) {
-	ctx.RequestWithCustomSender(a.h.chats, &route{id: a.chatID, msg: &visitorChatCall{visitorID: a.id, chatID: a.chatID, req: req}}, ctx.Sender())
+	a.h.tell(ctx, a.h.chats, &route{id: a.chatID, msg: &visitorChatCall{visitorID: a.id, chatID: a.chatID, req: req}}, ctx.Sender())
 }
 
 // startChat opens a new chat, with text as its first message when given.
@@ -290,7 +290,7 @@ func (a *visitorActor) startChat(ctx actor.Context, req *VisitorRequest, text, m
 	previous := a.chatID
 	a.chatID, a.creating = id, true
 	sender := ctx.Sender()
-	f := ctx.RequestFuture(a.h.chats, &route{id: id, msg: create, spawn: true}, a.h.opts.RequestTimeout)
+	f := a.h.tellFuture(ctx, a.h.chats, &route{id: id, msg: create, spawn: true}, a.h.opts.RequestTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		if a.chatID == id {
 			a.creating = false

@@ -33,7 +33,7 @@ func (a *visitorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 	v := a.view
 	if v == nil || v.Id != ev.ChatId {
 		if ev.ChatId == a.chatID {
-			ctx.Send(a.h.chats, &route{id: ev.ChatId, msg: &attachReplica{side: chatnode.SideVisitor, id: a.id}})
+			a.h.tell(ctx, a.h.chats, &route{id: ev.ChatId, msg: &attachReplica{side: chatnode.SideVisitor, id: a.id}}, nil)
 		}
 		return
 	}
