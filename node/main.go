@@ -40,6 +40,16 @@ type Main struct {
 	started   time.Time
 }
 
+// commitInterval spaces the store's commits under load. Each commit of a
+// standalone node ends in an fdatasync, and at full load without spacing
+// the writer made about 1,700 of them a second, each costing processor
+// time in the node and in the kernel's journalling threads beside it; two
+// milliseconds apart they are about 350 a second, and the node delivered
+// 25-65% more messages at a lower p99 (interleaved 12 s runs). A commit
+// after a quiet spell is not delayed, and a PostgreSQL commit takes longer
+// than the interval, so the cluster's writer is not held back.
+const commitInterval = 2 * time.Millisecond
+
 // NewMain returns a Main for cfg that logs to w in the configured format.
 func NewMain(cfg *config.Config, w io.Writer) *Main {
 	return &Main{Config: cfg, Logger: NewLogger(cfg, w)}
@@ -87,7 +97,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Actors are created until the hub stops: they read these, not m's
 	// fields, which Close clears.
 	metrics, tracing := m.metrics, m.tracing
-	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger, OnBatch: metrics.StoreBatch})
+	m.writer = store.NewWriter(m.store, store.WriterOptions{Logger: m.Logger, OnBatch: metrics.StoreBatch, CommitInterval: commitInterval})
 	var clusterOpts *actors.ClusterOptions
 	if cfg.Mode != config.ModeStandalone {
 		m.cluster, err = dialCluster(ctx, cfg, m.Logger, m.metrics.MQHooks())

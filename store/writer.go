@@ -21,6 +21,12 @@ type WriterOptions struct {
 	Timeout time.Duration
 	// Logger receives failed batches; default: discard.
 	Logger *slog.Logger
+	// CommitInterval is the shortest time between the starts of two
+	// transactions; zero: none. Under load the Writer then waits out the
+	// rest of the interval before it gathers the next batch, so more
+	// submissions share a commit and its fsync; a submission that comes
+	// after a quiet spell commits at once.
+	CommitInterval time.Duration
 	// OnBatch, if set, is called on the Writer's goroutine after every
 	// transaction, successful or not, with its number of changes and how
 	// long it took. It must not block.
@@ -119,7 +125,12 @@ func (w *Writer) run() {
 		batch   []submission
 		changes []Change
 	)
+	var started time.Time // of the last transaction
 	for first := range w.in {
+		if wait := w.opts.CommitInterval - time.Since(started); wait > 0 {
+			time.Sleep(wait)
+		}
+		started = time.Now()
 		batch = append(batch[:0], first)
 		n := len(first.changes)
 	fill:

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentApply", testConcurrentApply},
 		{"WriterConcurrentSubmitters", testWriterConcurrent},
 		{"WriterFlushesOnClose", testWriterFlushesOnClose},
+		{"WriterCommitInterval", testWriterCommitInterval},
 		{"WriterAfterClose", testWriterAfterClose},
 		{"WriterInvalidSubmissionFailsAlone", testWriterInvalidSubmission},
 		{"WriterReportsBatchErrors", testWriterBatchError},

@@ -77,6 +77,47 @@ func testWriterConcurrent(t *testing.T, s store.Store) {
 	t.Logf("%d submissions in %d transactions", submitters*(each+1), batches.Load())
 }
 
+// testWriterCommitInterval submits one message at a time, each after the
+// previous one is durable: every submission is a transaction of its own,
+// and their starts are at least CommitInterval apart.
+func testWriterCommitInterval(t *testing.T, s store.Store) {
+	const interval, n = 20 * time.Millisecond, 6
+	var mu sync.Mutex
+	var starts []time.Time
+	w := store.NewWriter(s, store.WriterOptions{CommitInterval: interval, OnBatch: func(_ int, d time.Duration) {
+		mu.Lock()
+		starts = append(starts, time.Now().Add(-d))
+		mu.Unlock()
+	}})
+	defer w.Close()
+	done := make(chan error, 1)
+	w.Submit([]store.Change{{Chat: chat("ci", "vci", "", at(0))}}, func(err error) { done <- err })
+	for seq := int64(1); seq <= n; seq++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		w.Submit([]store.Change{{Message: message("ci", seq, at(int(seq)))}}, func(err error) { done <- err })
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) != n+1 {
+		t.Fatalf("%d transactions, want %d", len(starts), n+1)
+	}
+	for i := 1; i < len(starts); i++ {
+		// OnBatch's clock reading comes after the store's, so a start may
+		// look up to a millisecond late.
+		if gap := starts[i].Sub(starts[i-1]); gap < interval-time.Millisecond {
+			t.Errorf("transaction %d started %v after the one before, want at least %v", i, gap, interval)
+		}
+	}
+	if ms := mustMessages(t, s, "ci", 0, 0); len(ms) != n {
+		t.Errorf("%d messages stored, want %d", len(ms), n)
+	}
+}
+
 func testWriterFlushesOnClose(t *testing.T, s store.Store) {
 	w := store.NewWriter(s, store.WriterOptions{MaxBatch: 16})
 	const n = 200
