@@ -151,7 +151,9 @@ func TestSupervisionRestartsOneChat(t *testing.T) {
 		}
 	}
 	chat1 := chatIDOf(t, v1.waitItem(objChat, "before"))
-	h.system.Root.Send(h.chats, &route{id: chat1, msg: &panicOn{}})
+	// Told like any message, the failure reaches the chat before the
+	// visitor's next requests, which go to the running chat straight.
+	h.tell(h.system.Root, h.chats, &route{id: chat1, msg: &panicOn{}}, nil)
 	// The restarted chat knows its message: a resend is still idempotent,
 	// and new messages continue the order.
 	testutil.WaitFor(t, 5*time.Second, func() error {
@@ -194,7 +196,7 @@ func TestSupervisionRestartsOneOperator(t *testing.T) {
 	if _, err := h.OperatorSubscribe(bg, alice.token, 0, sink); err != nil {
 		t.Fatal(err)
 	}
-	h.system.Root.Send(h.operators, &route{id: "1", msg: &panicOn{}})
+	h.tell(h.system.Root, h.operators, &route{id: "1", msg: &panicOn{}}, nil)
 	// The WebSocket of the failed incarnation is told to reconnect.
 	testutil.WaitFor(t, 5*time.Second, func() error {
 		if code := chatnode.ErrorCode(sink.ended()); code != chatnode.EUnavailable {
