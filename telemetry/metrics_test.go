@@ -67,13 +67,12 @@ func TestActorMetrics(t *testing.T) {
 	// Mailbox depth: an operator blocked in its first message, with four
 	// more waiting.
 	entered, release := make(chan struct{}), make(chan struct{})
+	first := true // the actor's own state: it handles one message at a time
 	op, _ := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-		if _, ok := ctx.Message().(*block); ok {
-			select {
-			case entered <- struct{}{}:
-				<-release
-			default:
-			}
+		if _, ok := ctx.Message().(*block); ok && first {
+			first = false
+			entered <- struct{}{}
+			<-release
 		}
 	}, m.PropsOptions(telemetry.KindOperator)...), "operators/o1#1")
 	sys.Root.Send(op, &block{})
