@@ -32,6 +32,7 @@ type chatActor struct {
 	// restarted marks an incarnation made by the supervisor after a panic;
 	// it reloads the chat from the store before anything else.
 	restarted bool
+	retiring  retiring
 }
 
 // pendingMessage is a message by client-side id, with the requests waiting
@@ -43,7 +44,8 @@ type pendingMessage struct {
 }
 
 func newChatActor(h *Hub, id string) *chatActor {
-	return &chatActor{h: h, id: id, byClient: make(map[string]*pendingMessage), w: writes{w: h.writer, t: h.opts.Tracing}}
+	return &chatActor{h: h, id: id, byClient: make(map[string]*pendingMessage), w: writes{w: h.writer, t: h.opts.Tracing},
+		retiring: retiring{dir: h.chats}}
 }
 
 // chatRecover restores a chat from the store when a node starts.
@@ -51,6 +53,9 @@ type chatRecover struct{ chat *messages.Chat }
 
 // Receive implements actor.Actor.
 func (a *chatActor) Receive(ctx actor.Context) {
+	if a.retiring.reroute(ctx, a.id) {
+		return
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
@@ -160,7 +165,7 @@ func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 	a.w.submit(ctx, changes, func(err error) {
 		if err != nil {
 			answer(ctx, sender, &reply{err: err})
-			ctx.Send(a.h.chats, &passivate{id: a.id})
+			a.retiring.retire(ctx, a.id)
 			return
 		}
 		a.armTimer()

@@ -215,7 +215,7 @@ func (a *chatActor) armTimer() {
 func (a *chatActor) checkInactivity(ctx actor.Context) {
 	if !chatnode.ChatOpen(a.c.State) {
 		if len(a.w.pending) == 0 {
-			ctx.Send(a.h.chats, &passivate{id: a.id})
+			a.retiring.retire(ctx, a.id)
 		}
 		return
 	}

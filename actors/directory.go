@@ -89,7 +89,7 @@ func (d *directory) Receive(ctx actor.Context) {
 			ctx.Send(pid, msg.msg)
 		}
 	case *passivate:
-		if pid, ok := d.children[msg.id]; ok {
+		if pid, ok := d.children[msg.id]; ok && pid.Equal(msg.pid) {
 			delete(d.children, msg.id)
 			d.live.remove(msg.id, pid, func() { ctx.Poison(pid) })
 		}
@@ -170,6 +170,45 @@ func (l *liveChildren) clear() {
 	l.mu.Lock()
 	clear(l.m)
 	l.mu.Unlock()
+}
+
+// retiring is what an actor that asked its directory to passivate it does
+// with the messages that still reach it before its poison pill: a request
+// (a message with a sender) goes back to the directory, which has removed
+// the actor by the time it handles it and gives it to a new incarnation or
+// answers that the entity is unknown; anything else is handled as usual.
+// Without this, a request that reached the actor after it asked to stop
+// could start work, a store write or a chat lookup, that the poison pill
+// cut short, and the request was never answered.
+type retiring struct {
+	dir   *actor.PID
+	on    bool
+	spawn bool // the requests may create the entity again
+}
+
+// retire asks the directory to stop the actor ctx runs, identified by id.
+func (r *retiring) retire(ctx actor.Context, id string) {
+	if r.on {
+		return
+	}
+	r.on = true
+	ctx.Send(r.dir, &passivate{id: id, pid: ctx.Self()})
+}
+
+// reroute sends the current message back to the directory if the actor is
+// retiring and the message is a request, and reports whether it did.
+func (r *retiring) reroute(ctx actor.Context, id string) bool {
+	if !r.on || ctx.Sender() == nil {
+		return false
+	}
+	switch ctx.Message().(type) {
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+		return false
+	}
+	// Straight to the directory, not through its table: the table may still
+	// name this actor.
+	ctx.RequestWithCustomSender(r.dir, &route{id: id, msg: ctx.Message(), spawn: r.spawn}, ctx.Sender())
+	return true
 }
 
 func notFound(kind, id string) error {

@@ -102,8 +102,12 @@ type idleCheck struct{}
 type inactivityCheck struct{}
 
 // passivate asks a directory to stop an idle child after its queued
-// messages.
-type passivate struct{ id string }
+// messages. pid is the incarnation asking: a passivate that comes after the
+// directory has already replaced it stops nothing.
+type passivate struct {
+	id  string
+	pid *actor.PID
+}
 
 // setStatus changes an operator's status.
 type setStatus struct{ status string }

@@ -41,14 +41,18 @@ type visitorActor struct {
 	w        writes
 	lastSeen time.Time
 	timer    *time.Timer
+	retiring retiring
 }
 
 func newVisitorActor(h *Hub, id string) *visitorActor {
-	return &visitorActor{h: h, id: id, w: writes{w: h.writer, t: h.opts.Tracing}}
+	return &visitorActor{h: h, id: id, w: writes{w: h.writer, t: h.opts.Tracing}, retiring: retiring{dir: h.visitors, spawn: true}}
 }
 
 // Receive implements actor.Actor.
 func (a *visitorActor) Receive(ctx actor.Context) {
+	if a.retiring.reroute(ctx, a.id) {
+		return
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.self = ctx.Self()
@@ -108,7 +112,7 @@ func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
 	if !a.owns(auth) {
 		ctx.Respond(&reply{err: chatnode.Errorf(chatnode.EReinitRequired, "unknown page or token")})
 		if a.rec == nil {
-			ctx.Send(a.h.visitors, &passivate{id: a.id})
+			a.retiring.retire(ctx, a.id)
 		}
 		return
 	}
@@ -178,7 +182,7 @@ func (a *visitorActor) init(ctx actor.Context, msg *visitorInit) {
 	if a.rec == nil {
 		if !msg.create {
 			ctx.Respond(&visitorInitDone{err: errUnknownSession})
-			ctx.Send(a.h.visitors, &passivate{id: a.id})
+			a.retiring.retire(ctx, a.id)
 			return
 		}
 		a.rec = &store.Visitor{ID: a.id, AuthToken: randomToken(16), CreatedAt: now}
@@ -324,7 +328,7 @@ func (a *visitorActor) checkIdle(ctx actor.Context) {
 	idle := a.h.now().Sub(a.lastSeen)
 	busy := !a.feed.idle() || len(a.w.pending) > 0 || a.creating || a.finding || len(a.deferred) > 0
 	if a.rec == nil || (idle >= a.h.opts.VisitorIdleTimeout && !busy) {
-		ctx.Send(a.h.visitors, &passivate{id: a.id})
+		a.retiring.retire(ctx, a.id)
 		return
 	}
 	a.armIdle()
