@@ -68,7 +68,7 @@ func (b *bridgeActor) Receive(ctx actor.Context) {
 	case *remote:
 		b.send(ctx, msg)
 	case *broadcast:
-		b.publishBytes(ctx, RouteAll, msg.body)
+		b.publishBytes(ctx, RoutePeers(b.h.opts.Cluster.Self), msg.body)
 	case *inbound:
 		b.receive(ctx, msg.env)
 	}
@@ -79,10 +79,11 @@ func (b *bridgeActor) heartbeat(ctx actor.Context) {
 	if b.h.isMaster() {
 		role = "master"
 	}
-	b.publish(ctx, RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{Role: role, SentMicros: b.h.now().UnixMicro()}}})
+	peers := RoutePeers(b.h.opts.Cluster.Self)
+	b.publish(ctx, peers, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Heartbeat{Heartbeat: &messages.Heartbeat{Role: role, SentMicros: b.h.now().UnixMicro()}}})
 	if b.h.isMaster() {
 		if m := b.h.presence.v.Load(); m != nil {
-			b.publish(ctx, RouteAll, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Presence{Presence: &messages.Presence{Status: *m}}})
+			b.publish(ctx, peers, &messages.Envelope{Target: targetNode, Body: &messages.Envelope_Presence{Presence: &messages.Presence{Status: *m}}})
 		}
 	}
 }

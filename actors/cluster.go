@@ -26,16 +26,18 @@ type ClusterOptions struct {
 	Master string   // the master's name
 	Nodes  []string // every node's name, in configuration order (at most 16)
 	// Publish hands one encoded Envelope to the transport for routingKey
-	// ("all" or "node.<name>"). It must not block for long and must keep
+	// ("node.<name>" or "peers.<name>"). It must not block for long and must keep
 	// the order of calls.
 	Publish func(routingKey, eventID string, headers map[string]string, body []byte)
 }
 
-// RouteAll and RouteNode name the transport's routing keys.
-const RouteAll = "all"
-
-// RouteNode is the routing key of one node.
+// RouteNode and RoutePeers name the transport's routing keys. RouteNode is
+// the routing key of one node.
 func RouteNode(name string) string { return "node." + name }
+
+// RoutePeers is the routing key of every node but the named one: what a
+// node broadcasts, so that it does not receive its own broadcasts back.
+func RoutePeers(name string) string { return "peers." + name }
 
 // peerTimeout is how long a node may stay silent before it counts as lost.
 const peerTimeout = 3 * time.Second

@@ -35,7 +35,8 @@ func (l *memLink) publish(from string) func(routingKey, eventID string, headers 
 			return
 		}
 		for name, q := range l.nodes {
-			if l.down[name] || (routingKey != RouteAll && routingKey != RouteNode(name)) {
+			toPeers := routingKey == RoutePeers(from) && name != from
+			if l.down[name] || (!toPeers && routingKey != RouteNode(name)) {
 				continue
 			}
 			q.mu.Lock()

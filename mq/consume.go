@@ -12,7 +12,7 @@ import (
 // Delivery is one message taken from this node's queue.
 type Delivery struct {
 	EventID     string            // the publisher's event id (AMQP message id)
-	RoutingKey  string            // RouteAll or RouteNode(this node)
+	RoutingKey  string            // RouteAll, RouteNode(this node) or RoutePeers(a peer)
 	Headers     map[string]string // string headers as published; nil when none
 	Body        []byte            // owned by the handler
 	Redelivered bool              // the broker delivered it before, unacknowledged

@@ -3,13 +3,15 @@
 //
 // The package moves opaque bodies with string headers and knows nothing about
 // chats. Every node owns one durable queue bound to a topic exchange shared by
-// the cluster; a message is routed to one node ([RouteNode]) or to every node
-// ([RouteAll], the sender included). Object names are derived from
+// the cluster; a message is routed to one node ([RouteNode]), to every node
+// but its sender ([RoutePeers]) or to every node ([RouteAll], the sender
+// included). Object names are derived from
 // Options.Prefix, Options.Cluster and Options.Node, so several clusters can
 // share a vhost:
 //
 //	exchange    <prefix>.<cluster>.x            topic, durable
-//	node queue  <prefix>.<cluster>.node.<node>  durable, bound to "all" and "node.<node>"
+//	node queue  <prefix>.<cluster>.node.<node>  durable, bound to "all", "node.<node>"
+//	                                            and "peers.<peer>" for each of Options.Peers
 //	lock queue  <prefix>.<cluster>.lock.<node>  exclusive, held while the node runs
 //
 // The lock queue keeps two processes from running under one node name: a

@@ -72,6 +72,52 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// TestRoutePeers publishes with RoutePeers from each of three nodes: the
+// other two receive it, the sender does not.
+func TestRoutePeers(t *testing.T) {
+	c := newTestCluster(t)
+	names := []string{"a", "b", "c"}
+	links := map[string]*Link{}
+	recs := map[string]*recorder{}
+	for _, n := range names {
+		links[n] = c.dial(n, func(o *Options) { o.Peers = names })
+		recs[n] = newRecorder()
+		if err := links[n].Consume(recs[n].handle); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := map[string]string{} // sender → event id
+	for _, n := range names {
+		sent[n] = publish(t, links[n], RoutePeers(n), nil, "from "+n)
+	}
+	// A message to a node itself, after its own broadcast: once it is there,
+	// the broadcast would be too, had the broker queued it back.
+	last := map[string]string{}
+	for _, n := range names {
+		last[n] = publish(t, links[n], RouteNode(n), nil, "to self")
+	}
+	waitFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		for _, to := range names {
+			if err := recs[to].has(last[to]); err != nil {
+				return err
+			}
+			for _, from := range names {
+				if from != to {
+					if err := recs[to].has(sent[from]); err != nil {
+						return fmt.Errorf("%s from %s: %w", to, from, err)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	for _, n := range names {
+		if recs[n].count(sent[n]) != 0 {
+			t.Errorf("node %s received its own RoutePeers message", n)
+		}
+	}
+}
+
 func TestNodeNameTaken(t *testing.T) {
 	c := newTestCluster(t)
 	a := c.dial("a")

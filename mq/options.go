@@ -21,6 +21,12 @@ const RouteAll = "all"
 // RouteNode returns the routing key that reaches only the named node.
 func RouteNode(node string) string { return "node." + node }
 
+// RoutePeers returns the routing key that reaches every node of the
+// cluster but the named one: what a node publishes for all the others.
+// Each node's queue is bound to RoutePeers(p) for every one of its Peers,
+// so the broker does not queue a node's broadcasts back to it.
+func RoutePeers(node string) string { return "peers." + node }
+
 // Defaults applied by Dial to zero fields of Options.
 const (
 	DefaultURL          = "amqp://guest:guest@127.0.0.1:5672/"
@@ -41,6 +47,9 @@ type Options struct {
 	Cluster string
 	// Node is this node's name, unique among the running nodes of the cluster.
 	Node string
+	// Peers are the names of the cluster's other nodes: the queue gets
+	// what they publish with RoutePeers.
+	Peers []string
 	// Logger receives link up/down transitions and handler errors. Nil
 	// discards them.
 	Logger *slog.Logger

@@ -25,7 +25,7 @@ type outMsg struct {
 	abandoned atomic.Bool // the caller gave up; do not send it again
 }
 
-// Publish sends body to routingKey (RouteAll or RouteNode(name)) with
+// Publish sends body to routingKey (RouteAll, RouteNode or RoutePeers) with
 // eventID as the AMQP message id and headers as string headers, persistent,
 // and returns once the broker has confirmed it.
 //

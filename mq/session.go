@@ -121,7 +121,13 @@ func (l *Link) declare(conn *amqp.Connection) error {
 	if _, err := ch.QueueDeclare(l.queue, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("mq: declare queue %s: %w", l.queue, err)
 	}
-	for _, key := range []string{RouteAll, RouteNode(l.opts.Node)} {
+	keys := []string{RouteAll, RouteNode(l.opts.Node)}
+	for _, p := range l.opts.Peers {
+		if p != l.opts.Node {
+			keys = append(keys, RoutePeers(p))
+		}
+	}
+	for _, key := range keys {
 		if err := ch.QueueBind(l.queue, key, l.exchange, false, nil); err != nil {
 			return fmt.Errorf("mq: bind queue %s to %s with %q: %w", l.queue, l.exchange, key, err)
 		}

@@ -43,6 +43,7 @@ func dialCluster(ctx context.Context, cfg *config.Config, log *slog.Logger, hook
 		Prefix:  cfg.MQ.NodeIDPrefix,
 		Cluster: cfg.Cluster.Name,
 		Node:    cfg.NodeName,
+		Peers:   cfg.Cluster.NodeNames,
 		Logger:  log,
 		Hooks:   hooks,
 	})
