@@ -397,10 +397,13 @@ func (h *Hub) ask(ctx context.Context, dir *actor.PID, r *route, timeout time.Du
 		h.tell(h.system.Root, dir, r, q.pid)
 	}
 	res, err := q.wait()
-	if err != nil {
-		if errors.Is(err, actor.ErrTimeout) {
-			return nil, chatnode.Errorf(chatnode.EUnavailable, "the request timed out")
-		}
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, chatnode.Errorf(chatnode.EUnavailable, "the request timed out")
+	case errors.Is(err, actor.ErrDeadLetter):
+		// The actor stopped before it answered, or the node is stopping.
+		return nil, chatnode.Errorf(chatnode.EUnavailable, "the request was not answered; retry")
+	case err != nil:
 		return nil, fmt.Errorf("actor request: %w", err)
 	}
 	if r, ok := res.(*reply); ok && r.err != nil {

@@ -106,3 +106,25 @@ func TestStraightSendsRacePassivation(t *testing.T) {
 	}
 	t.Logf("%d visitor actors started", incarnations.Load())
 }
+
+// TestRequestsEndWithTheHub stops a hub: a request made afterwards is
+// answered at once that the node is unavailable, not left to time out.
+func TestRequestsEndWithTheHub(t *testing.T) {
+	h := New(Options{RequestTimeout: time.Minute})
+	if err := h.Start(bg); err != nil {
+		t.Fatal(err)
+	}
+	v := newVisitor(t, h)
+	if err := v.do(VisitorRequest{Action: ActStart, FirstQuestion: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	h.Stop()
+	done := make(chan error, 1)
+	go func() { done <- v.do(VisitorRequest{Action: ActMessage, Message: "after the stop"}) }()
+	select {
+	case err := <-done:
+		wantCode(t, err, chatnode.EUnavailable)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a request after Stop was not answered")
+	}
+}
