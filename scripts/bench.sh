@@ -252,13 +252,13 @@ PGCONNECT_TIMEOUT=3 timeout 10 psql -h "$PG_HOST" -U "$PG_USER" -d "$PG_ADMIN_DB
 log "RabbitMQ reachable: $MQ_UP, PostgreSQL reachable: $PG_UP"
 
 # ---------------------------------------------------------------- Go benchmarks
-# go_bench N PKG BENCHTIME [SKIP-REASON]
+# go_bench N PKG PATTERN BENCHTIME [SKIP-REASON]
 go_bench() {
-	local n=$1 pkg=$2 bt=$3 skip=${4:-} base rc start
+	local n=$1 pkg=$2 pat=$3 bt=$4 skip=${5:-} base rc start
 	base=$BENCH_DIR/gobench/$n-${pkg##*/}
-	local cmd=(go test -run '^$' -bench . -benchmem -benchtime "$bt" -timeout 5m "./$pkg/")
+	local cmd=(go test -run '^$' -bench "$pat" -benchmem -benchtime "$bt" -timeout 5m "./$pkg/")
 	meta "$base.meta" pkg "github.com/chatnode/chatnode/$pkg"
-	meta "$base.meta" cmd "go test -run '^\$' -bench . -benchmem -benchtime $bt -timeout 5m ./$pkg/"
+	meta "$base.meta" cmd "go test -run '^\$' -bench '$pat' -benchmem -benchtime $bt -timeout 5m ./$pkg/"
 	if [[ -n $skip ]]; then
 		meta "$base.meta" status skipped
 		meta "$base.meta" reason "$skip"
@@ -275,14 +275,16 @@ go_bench() {
 	((rc == 0)) || log "go test ./$pkg exited with $rc"
 }
 
-# Fixed iteration counts where one iteration is heavy (the actors benchmark
-# builds 10,000 chats; the idle-socket benchmark holds one socket an
-# iteration, two descriptors each in one process), short times elsewhere.
-go_bench 1 actors 3x
-go_bench 2 store 2000x
-if ((MQ_UP)); then go_bench 3 mq 300ms; else go_bench 3 mq 300ms "RabbitMQ is not reachable at $MQ_URL"; fi
-go_bench 4 server 2000x
-go_bench 5 telemetry 300ms
+# Fixed iteration counts where one iteration is heavy (the assignment
+# benchmarks build 10,000 chats; the idle-socket benchmark holds one socket
+# an iteration, two descriptors each in one process), enough iterations for
+# a steady figure where one is light, short times elsewhere.
+go_bench 1 actors Assign 3x
+go_bench 2 actors 'DeltaMessage|VisitorMessage' 100000x
+go_bench 3 store . 2000x
+if ((MQ_UP)); then go_bench 4 mq . 300ms; else go_bench 4 mq . 300ms "RabbitMQ is not reachable at $MQ_URL"; fi
+go_bench 5 server . 2000x
+go_bench 6 telemetry . 300ms
 
 # ---------------------------------------------------------------- accounts
 if ((BUILD_OK)); then

@@ -553,12 +553,14 @@ func (s *suite) benchValue(pkg, name, unit string) (float64, bool) {
 func (s *suite) writeGoBench(w io.Writer) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("## Go benchmarks\n\n")
-	p("Short runs (`-benchtime` fixed per package so that the suite stays short); names drop the `-%s` GOMAXPROCS suffix.\n\n", s.machine.get("nproc"))
+	p("Short runs (`-benchtime` fixed per package or group of benchmarks, so that the suite stays short); names drop the `-%s` GOMAXPROCS suffix.\n\n", s.machine.get("nproc"))
+	told := map[string]bool{} // packages whose description was written
 	for _, pkg := range s.gobench {
 		m := pkg.Meta
 		p("### %s\n\n", m.get("pkg"))
 		p("```sh\n%s\n```\n\n", s.hide(m.get("cmd")))
-		if about := pkgAbout[strings.TrimPrefix(m.get("pkg"), "github.com/chatnode/chatnode/")]; about != "" {
+		if about := pkgAbout[strings.TrimPrefix(m.get("pkg"), "github.com/chatnode/chatnode/")]; about != "" && !told[m.get("pkg")] {
+			told[m.get("pkg")] = true
 			p("%s\n\n", about)
 		}
 		if m.get("status") == "skipped" {
@@ -613,7 +615,9 @@ func (s *suite) writeGoBench(w io.Writer) {
 // pkgAbout says what a package's benchmarks measure.
 var pkgAbout = map[string]string{
 	"actors": "The assignment of 10,000 queued chats to 1,000 operators, through the actors and on the board alone " +
-		"(see the assignment section).",
+		"(see the assignment section); one message delta's encoding (`DeltaMessage`); and the actor path of a visitor " +
+		"message (`VisitorMessage`: 500 visitors in chats held by 50 operators, 256 messages in flight, each answered and " +
+		"pushed to its operator's stream, the store left out; cpu-ns/op is the process's processor time per message).",
 	"store": "Message writes with and without batching: `ApplyEach` commits every message alone (one transaction " +
 		"and fsync each); `ApplyBatch` commits them 512 at a time over 500 chats, as the journal's applier does (with " +
 		"2,000 messages a run, four transactions into a fresh database: see the notes for longer runs); `WriterN` has " +
