@@ -217,3 +217,24 @@ func TestArgumentOf(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestRouteName(t *testing.T) {
+	for path, want := range map[string]string{
+		"/l/v/m/action": "/l/v/m/action",
+		"/ws/o/delta":   "/ws/o/delta",
+		"/metrics":      "/metrics",
+		"/l/v/m/nope":   "other",
+		"":              "other",
+	} {
+		if got := routeName([]byte(path)); got != want {
+			t.Errorf("routeName(%q) = %q, want %q", path, got, want)
+		}
+	}
+	// The name is kept, as metrics and spans keep it.
+	path := []byte("/l/v/m/action")
+	if n := testing.AllocsPerRun(100, func() { routeSink = routeName(path) }); n != 0 {
+		t.Errorf("routeName allocates %v times a call, want 0", n)
+	}
+}
+
+var routeSink string

@@ -295,14 +295,23 @@ func (s *Server) observe(ctx *fasthttp.RequestCtx) {
 // routeName is the route a path belongs to, for metrics and span names:
 // one of the known paths, or "other".
 func routeName(path []byte) string {
-	switch p := string(path); p {
-	case "/l/v/m/init", "/l/v/m/delta", "/l/v/m/action", "/l/v/m/history", "/ws/v/delta",
-		"/l/o/login", "/l/o/set-status", "/l/o/action", "/l/o/delta", "/l/o/history", "/ws/o/delta",
-		"/health", "/metrics":
-		return p
+	// A map index by string(path) does not copy path; the switch it
+	// replaced made a new string of every request's path.
+	if name, ok := routeNames[string(path)]; ok {
+		return name
 	}
 	return "other"
 }
+
+var routeNames = func() map[string]string {
+	m := map[string]string{}
+	for _, p := range []string{"/l/v/m/init", "/l/v/m/delta", "/l/v/m/action", "/l/v/m/history", "/ws/v/delta",
+		"/l/o/login", "/l/o/set-status", "/l/o/action", "/l/o/delta", "/l/o/history", "/ws/o/delta",
+		"/health", "/metrics"} {
+		m[p] = p
+	}
+	return m
+}()
 
 // allow applies the rate limit to key, answering 429 when it is over.
 func (s *Server) allow(ctx *fasthttp.RequestCtx, key string) bool {
