@@ -354,13 +354,20 @@ func (l *levelFloor) WithGroup(name string) slog.Handler {
 // passes r to the node that owns it. sender gets the answer; nil sends
 // without one.
 func (h *Hub) tell(ctx actor.SenderContext, dir *actor.PID, r *route, sender *actor.PID) {
-	if live := h.live(dir); live != nil && live.send(ctx, r.id, r.msg, sender) {
+	h.deliver(ctx, dir, r.id, r.msg, r, sender)
+}
+
+// deliver sends straight to dir's running child id, or else viaDir to dir,
+// with sender as the sender (nil: none). The two differ only in what wraps
+// the message: the child gets it bare, the directory in its route.
+func (h *Hub) deliver(ctx actor.SenderContext, dir *actor.PID, id string, straight, viaDir any, sender *actor.PID) {
+	if live := h.live(dir); live != nil && live.send(ctx, id, straight, sender) {
 		return
 	}
 	if sender == nil {
-		ctx.Send(dir, r)
+		ctx.Send(dir, viaDir)
 	} else {
-		ctx.RequestWithCustomSender(dir, r, sender)
+		ctx.RequestWithCustomSender(dir, viaDir, sender)
 	}
 }
 
@@ -389,10 +396,8 @@ func (h *Hub) live(dir *actor.PID) *liveChildren {
 func (h *Hub) ask(ctx context.Context, dir *actor.PID, r *route, timeout time.Duration) (any, error) {
 	q := h.replies.start(timeout)
 	if t := h.opts.Tracing; t != nil && t.Enabled() {
-		root := h.system.Root
-		if live := h.live(dir); live == nil || !live.send(root, r.id, t.Envelope(ctx, r.msg, q.pid), nil) {
-			root.Send(dir, t.Envelope(ctx, r, q.pid))
-		}
+		// The envelope carries the trace and the reply address.
+		h.deliver(h.system.Root, dir, r.id, t.Envelope(ctx, r.msg, q.pid), t.Envelope(ctx, r, q.pid), nil)
 	} else {
 		h.tell(h.system.Root, dir, r, q.pid)
 	}

@@ -78,8 +78,6 @@ func newReplies(system *actor.ActorSystem) *replies {
 
 // request is a waiting request: send with its pid as the sender, then wait.
 type request struct {
-	r   *replies
-	id  uint64
 	w   *replyWait
 	pid *actor.PID
 }
@@ -95,11 +93,11 @@ func (r *replies) start(timeout time.Duration) request {
 	if s.waiting == nil {
 		s.mu.Unlock()
 		w.ch <- replyResult{err: actor.ErrDeadLetter}
-		return request{r: r, w: w, pid: &actor.PID{Address: replyAddress}}
+		return request{w: w, pid: &actor.PID{Address: replyAddress}}
 	}
 	s.waiting[id] = w
 	s.mu.Unlock()
-	return request{r: r, id: id, w: w, pid: &actor.PID{Address: replyAddress, Id: strconv.FormatUint(id, 36)}}
+	return request{w: w, pid: &actor.PID{Address: replyAddress, Id: strconv.FormatUint(id, 36)}}
 }
 
 // wait returns the answer. A request is waited for once.

@@ -47,8 +47,8 @@ type Options struct {
 	Cluster string
 	// Node is this node's name, unique among the running nodes of the cluster.
 	Node string
-	// Peers are the names of the cluster's other nodes: the queue gets
-	// what they publish with RoutePeers.
+	// Peers are the names of the cluster's nodes (Node itself is skipped):
+	// the queue gets what each of them publishes with RoutePeers.
 	Peers []string
 	// Logger receives link up/down transitions and handler errors. Nil
 	// discards them.

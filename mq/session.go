@@ -121,6 +121,8 @@ func (l *Link) declare(conn *amqp.Connection) error {
 	if _, err := ch.QueueDeclare(l.queue, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("mq: declare queue %s: %w", l.queue, err)
 	}
+	// RouteAll stays bound for nodes of earlier versions, which broadcast
+	// with it.
 	keys := []string{RouteAll, RouteNode(l.opts.Node)}
 	for _, p := range l.opts.Peers {
 		if p != l.opts.Node {

@@ -14,7 +14,7 @@
 // span on every message the actor sends, so the next actor's span is a
 // child. Messages without a trace context get no span: a trace begins at an
 // edge, where an HTTP handler or the RabbitMQ consumer calls StartSpan and
-// sends with Envelope or RequestFuture. Inside an actor, ContextOf gives a
+// sends with Envelope. Inside an actor, ContextOf gives a
 // context.Context holding the current trace, for Inject into AMQP headers.
 //
 // # Metrics

@@ -47,7 +47,9 @@ func Example_wiring() {
 	// An HTTP handler continues the caller's trace, or starts one.
 	start := time.Now()
 	reqCtx, span := tracing.StartSpan(tracing.Extract(map[string]string{"traceparent": "from the request"}), "POST /l/v/m/action")
-	res, err := tracing.RequestFuture(reqCtx, system.Root, chat, &messages.ChatEvent{ChatId: "c1"}, time.Second).Result()
+	answer := actor.NewFuture(system, time.Second)
+	system.Root.Send(chat, tracing.Envelope(reqCtx, &messages.ChatEvent{ChatId: "c1"}, answer.PID()))
+	res, err := answer.Result()
 	span.End()
 	metrics.HTTPRequest("/l/v/m/action", 200, time.Since(start))
 

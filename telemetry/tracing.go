@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"go.opentelemetry.io/otel/attribute"
@@ -211,25 +210,17 @@ func (t *Tracing) Extract(headers map[string]string) context.Context {
 // Envelope returns msg ready to send to an actor from outside the actor
 // system (an HTTP handler, the RabbitMQ consumer) so that the actor's span
 // continues the trace in ctx. sender, if not nil, is where the actor's
-// Respond goes (a future's PID). Without a trace and a sender it returns
-// msg itself.
+// Respond goes (a future's or another waiting request's PID). Without a
+// trace and a sender it returns msg itself.
 //
-// Don't pass the result to RootContext.RequestFuture, which would wrap the
-// envelope in another one: use Tracing.RequestFuture.
+// Send the result with RootContext.Send: RequestFuture would wrap the
+// envelope in another one.
 func (t *Tracing) Envelope(ctx context.Context, msg any, sender *actor.PID) any {
 	h := t.Inject(ctx)
 	if h == nil && sender == nil {
 		return msg
 	}
 	return &actor.MessageEnvelope{Header: h, Message: msg, Sender: sender}
-}
-
-// RequestFuture sends msg to pid from root like root.RequestFuture, carrying
-// the trace in ctx.
-func (t *Tracing) RequestFuture(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, timeout time.Duration) *actor.Future {
-	f := actor.NewFuture(root.ActorSystem(), timeout)
-	root.Send(pid, t.Envelope(ctx, msg, f.PID()))
-	return f
 }
 
 // foldCarrier reads headers whose names may differ in case from the W3C

@@ -129,7 +129,10 @@ func TestTraceFollowsMessagesAcrossActors(t *testing.T) {
 	}
 }
 
-func TestRequestFutureCarriesTheTrace(t *testing.T) {
+// TestEnvelopeWithSenderCarriesTheTrace asks an actor from outside the
+// system, as the Hub does: the envelope carries the trace and the address
+// the answer goes to.
+func TestEnvelopeWithSenderCarriesTheTrace(t *testing.T) {
 	tr, exp := newTracing(t)
 	sys := newSystem(t)
 	chat, err := sys.Root.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -141,7 +144,9 @@ func TestRequestFutureCarriesTheTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, root := tr.StartSpan(context.Background(), "GET /api/chat")
-	res, err := tr.RequestFuture(ctx, sys.Root, chat, &messages.ChatEvent{ChatId: "c9"}, waitTimeout).Result()
+	f := actor.NewFuture(sys, waitTimeout)
+	sys.Root.Send(chat, tr.Envelope(ctx, &messages.ChatEvent{ChatId: "c9"}, f.PID()))
+	res, err := f.Result()
 	root.End()
 	if err != nil {
 		t.Fatal(err)
