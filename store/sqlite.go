@@ -136,6 +136,10 @@ func sqliteDSN(file string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "cache_size(-65536)")
+		// A multi-row INSERT keeps a statement journal of the pages it
+		// touches; past a small size SQLite spills it to a temporary
+		// file, one write call per page. Keep it in memory.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		// Take the write lock at BEGIN, so that a transaction never fails
 		// half way when another process holds the file.
 		q.Set("_txlock", "immediate")
