@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,12 +40,6 @@ const sqliteSynchronous = "FULL"
 // long (p99 delivery under load fell from 100–120 ms to 80–90 ms).
 const applyYield = 32
 
-// messageChunk is how many messages one multi-row INSERT writes. A run of
-// messages in a batch goes in chunks of this size, which pay the statement's
-// fixed cost (binding, stepping, resetting) once instead of once a row; the
-// rest of the run goes row by row.
-const messageChunk = 32
-
 // SQLite is the Store kept in one SQLite file, for a standalone node. It
 // uses one connection for all writes (SQLite has one writer at a time) and
 // a pool of read-only connections that WAL mode lets run beside it.
@@ -55,8 +48,7 @@ type SQLite struct {
 	w       *sql.DB // exactly one connection; every write goes through it
 	r       *sql.DB // read-only connections
 
-	// insertMessage writes one message, insertMessages messageChunk of them.
-	upsertVisitor, upsertChat, insertMessage, insertMessages, messageTaken, upsertOperator, upsertRead *sql.Stmt
+	upsertVisitor, upsertChat, insertMessage, messageTaken, upsertOperator, upsertRead *sql.Stmt
 
 	closeOnce sync.Once
 	closeErr  error
@@ -136,9 +128,8 @@ func sqliteDSN(file string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "cache_size(-65536)")
-		// A multi-row INSERT keeps a statement journal of the pages it
-		// touches; past a small size SQLite spills it to a temporary
-		// file, one write call per page. Keep it in memory.
+		// Statement journals and sorts in memory: in temporary files they
+		// cost a write call a page.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// Take the write lock at BEGIN, so that a transaction never fails
 		// half way when another process holds the file.
@@ -208,13 +199,6 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// sqliteInsertMessages is an INSERT of rows messages that skips the ones
-// whose place or client-side id is taken.
-func sqliteInsertMessages(rows int) string {
-	return `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at) VALUES ` +
-		strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?), ", rows-1) + `(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
-}
-
 // prepare compiles the write statements once, on the write connection.
 func (s *SQLite) prepare(ctx context.Context) error {
 	for _, p := range []struct {
@@ -234,8 +218,12 @@ func (s *SQLite) prepare(ctx context.Context) error {
 				queued_at = excluded.queued_at, created_at = excluded.created_at, modified_at = excluded.modified_at,
 				closed_at = excluded.closed_at, rate = excluded.rate, rated_operator_id = excluded.rated_operator_id,
 				next_seq = excluded.next_seq`},
-		{&s.insertMessage, sqliteInsertMessages(1)},
-		{&s.insertMessages, sqliteInsertMessages(messageChunk)},
+		// One row a statement: a multi-row INSERT may fail half way (a NOT
+		// NULL or type check is not covered by DO NOTHING), so SQLite keeps
+		// a statement journal of every page it touches, which costs more
+		// than the statements it saves.
+		{&s.insertMessage, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
 				AND client_side_id = ?6)
 			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND kind = ?3 AND client_side_id = ?6 AND client_side_id <> '')`},
@@ -269,15 +257,12 @@ func (s *SQLite) Apply(ctx context.Context, changes []Change) error {
 	}
 	defer tx.Rollback()
 	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
-	for i, since := 0, 0; i < len(changes); {
-		n, err := b.apply(changes[i:])
-		if err != nil {
+	for i := range changes {
+		if err := b.apply(&changes[i]); err != nil {
 			return err
 		}
-		i, since = i+n, since+n
-		if since >= applyYield {
+		if (i+1)%applyYield == 0 {
 			runtime.Gosched()
-			since = 0
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -295,12 +280,10 @@ func (s *SQLite) check(ctx context.Context, changes []Change) error {
 	}
 	defer tx.Rollback()
 	b := sqliteBatch{ctx: ctx, s: s, tx: tx}
-	for i := 0; i < len(changes); {
-		n, err := b.apply(changes[i:])
-		if err != nil {
+	for i := range changes {
+		if err := b.apply(&changes[i]); err != nil {
 			return err
 		}
-		i += n
 	}
 	return nil
 }
@@ -311,7 +294,6 @@ type sqliteBatch struct {
 	s     *SQLite
 	tx    *sql.Tx
 	stmts map[*sql.Stmt]*sql.Stmt
-	args  []any // insertMessages' arguments, reused
 }
 
 func (b *sqliteBatch) stmt(st *sql.Stmt) *sql.Stmt {
@@ -326,16 +308,12 @@ func (b *sqliteBatch) stmt(st *sql.Stmt) *sql.Stmt {
 	return ts
 }
 
-// apply writes the first change of cs, or, when cs starts with
-// messageChunk messages, those messages; it returns how many it wrote.
-func (b *sqliteBatch) apply(cs []Change) (int, error) {
-	if cs[0].Message != nil {
-		if messageRun(cs, messageChunk) == messageChunk {
-			return messageChunk, b.insertMessages(b.s.insertMessages, cs[:messageChunk])
-		}
-		return 1, b.insertMessages(b.s.insertMessage, cs[:1])
+// apply writes one change.
+func (b *sqliteBatch) apply(c *Change) error {
+	if c.Message != nil {
+		return b.insertMessage(c.Message)
 	}
-	return 1, b.applyRecord(&cs[0])
+	return b.applyRecord(c)
 }
 
 // applyRecord writes a change that is not a message.
@@ -369,31 +347,18 @@ func (b *sqliteBatch) applyRecord(c *Change) error {
 	return nil
 }
 
-// insertMessages writes the message changes cs with st, an INSERT of
-// len(cs) rows. When some were skipped it checks each: the ones it wrote
-// pass as themselves.
-func (b *sqliteBatch) insertMessages(st *sql.Stmt, cs []Change) error {
-	args := b.args[:0]
-	for i := range cs {
-		m := cs[i].Message
-		args = append(args, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID,
-			millis(m.CreatedAt))
-	}
-	b.args = args
-	res, err := b.stmt(st).ExecContext(b.ctx, args...)
-	clear(args)
+// insertMessage writes a message; when the INSERT skipped it, it checks
+// that the message is a retry.
+func (b *sqliteBatch) insertMessage(m *Message) error {
+	res, err := b.stmt(b.s.insertMessage).ExecContext(b.ctx, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
+		m.Text, m.ClientSideID, millis(m.CreatedAt))
 	if err != nil {
-		return fmt.Errorf("store: apply: %s: %w", describe(cs), err)
+		return fmt.Errorf("store: apply: %s: %w", describe([]Change{{Message: m}}), err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == int64(len(cs)) {
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
 	}
-	for i := range cs {
-		if err := b.checkSkipped(cs[i].Message); err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.checkSkipped(m)
 }
 
 // checkSkipped checks a message an INSERT skipped: fine if it is a retry of
@@ -470,7 +435,7 @@ func (s *SQLite) Close() error {
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
-		for _, st := range []*sql.Stmt{s.upsertVisitor, s.upsertChat, s.insertMessage, s.insertMessages, s.messageTaken, s.upsertOperator, s.upsertRead} {
+		for _, st := range []*sql.Stmt{s.upsertVisitor, s.upsertChat, s.insertMessage, s.messageTaken, s.upsertOperator, s.upsertRead} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
