@@ -198,8 +198,7 @@ const (
 			$8::text[], $9::timestamptz[])
 		ON CONFLICT DO NOTHING`
 	pgMessageTaken = `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND seq = $2 AND kind = $3 AND author_id = $4 AND text = $5
-			AND client_side_id = $6)
-		OR EXISTS (SELECT 1 FROM messages WHERE chat_id = $1 AND kind = $3 AND client_side_id = $6 AND client_side_id <> '')`
+			AND client_side_id = $6)`
 	pgUpsertOperator = `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,

@@ -225,8 +225,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.insertMessage, `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.messageTaken, `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
-				AND client_side_id = ?6)
-			OR EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND kind = ?3 AND client_side_id = ?6 AND client_side_id <> '')`},
+				AND client_side_id = ?6)`},
 		{&s.upsertOperator, `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -361,10 +360,9 @@ func (b *sqliteBatch) insertMessage(m *Message) error {
 	return b.checkSkipped(m)
 }
 
-// checkSkipped checks a message an INSERT skipped: fine if it is a retry of
-// a stored message (the same message at its seq, or a client's resend with
-// a client-side id already stored), a lost message if another message
-// holds its seq.
+// checkSkipped checks a message an INSERT skipped: fine if the same
+// message is stored at its seq (a retry), a lost message if another
+// message holds its seq.
 func (b *sqliteBatch) checkSkipped(m *Message) error {
 	var dup bool
 	if err := b.stmt(b.s.messageTaken).QueryRowContext(b.ctx, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID).Scan(&dup); err != nil {

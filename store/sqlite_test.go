@@ -264,10 +264,16 @@ func TestSQLiteMigrationKeepsMessages(t *testing.T) {
 	s := mustOpenSQLiteAt(t, dir)
 	old := store.Message{ID: "c1-1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, AuthorID: "v1", AuthorName: "Anna",
 		Text: "hello", ClientSideID: "k1", CreatedAt: time.UnixMilli(1000).UTC()}
-	resent := old
-	resent.ID, resent.Seq = store.MessageID("c1", 2), 2
-	if err := s.Apply(t.Context(), []store.Change{{Message: &resent}}); err != nil {
-		t.Fatalf("Apply(a resend of the stored message): %v", err)
+	// The migrated table keys messages by (chat_id, seq): the stored
+	// message again is a retry, another one at its seq a conflict.
+	again := old
+	if err := s.Apply(t.Context(), []store.Change{{Message: &again}}); err != nil {
+		t.Fatalf("Apply(the stored message again): %v", err)
+	}
+	clash := old
+	clash.Text = "another"
+	if err := s.Apply(t.Context(), []store.Change{{Message: &clash}}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Apply(another message at a taken seq) = %v, want ErrConflict", err)
 	}
 	ms, err := s.Messages(t.Context(), "c1", 0, 0)
 	if err != nil || len(ms) != 1 || ms[0] != old {

@@ -130,10 +130,12 @@ type Store interface {
 	// Apply writes the changes in one transaction and returns once they are
 	// durable. Visitors, chats, operator states and read markers are upserted
 	// by key (a later write replaces the whole record). A message is
-	// inserted once: a message whose ID, or whose (ChatID, ClientSideID) when
-	// ClientSideID is not empty, is already stored is silently skipped, and
-	// a stored message is never changed. A new message whose seq is taken in
-	// its chat fails the batch with ErrConflict.
+	// inserted once, at its place (ChatID, Seq): the same message written
+	// again there is silently skipped, a stored message is never changed,
+	// and another message whose seq is taken fails the batch with
+	// ErrConflict. ClientSideID is not a key: the chat actor, the one
+	// writer of a chat's messages, holds them all and answers a client's
+	// resend itself, so a resend never reaches the store as a new message.
 	Apply(ctx context.Context, changes []Change) error
 	// Recover returns what a starting node needs: every open chat with all
 	// its messages, the visitors of those chats plus the visitors seen at or
