@@ -163,6 +163,18 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		return nil
 	})
 
+	// Clients whose answers were lost resend messages acknowledged before
+	// the kill, the flooder's last among them: each is answered again and
+	// the chat still holds it once.
+	resends := []string{acked[0][0]}
+	if n := len(acked[flooder]); n > 0 {
+		resends = append(resends, acked[flooder][n-1])
+	}
+	for _, text := range resends {
+		v1r.mustAct(t, "chat.message", "message", text, "client-side-id", text)
+	}
+	op2.mustAct(t, "chat.message", chat1, "message", acked[visitorSenders][0], "client-side-id", acked[visitorSenders][0])
+
 	// The chat goes on: new messages get new ids after the old ones.
 	v1r.mustAct(t, "chat.message", "message", "after restart", "client-side-id", "after-restart")
 	op2.mustAct(t, "chat.message", chat1, "message", "welcome back", "client-side-id", "welcome-back")
@@ -177,6 +189,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	if got := f.Chat.texts(""); len(got) != len(chat.Messages)+2 || got[len(got)-2] != "after restart" || got[len(got)-1] != "welcome back" {
 		t.Errorf("messages after restart end with %q", got[max(0, len(got)-3):])
 	}
+	checkAcknowledged(t, "visitor's fullUpdate after resends", *f.Chat, acked)
 }
 
 // checkAcknowledged checks that chat holds every acknowledged message once
