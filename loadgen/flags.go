@@ -49,6 +49,8 @@ Load:
   --close-chats              close the visitors' chats at the end (default true)
   --setup-timeout D          bound on logins, inits, connects and assignment (default 60s)
   --timeout D                bound on one HTTP request (default 15s)
+  --procs N                  processors chatload runs on at once (GOMAXPROCS; default 0: all);
+                             1 leaves more of a shared machine to the node
 
 Output:
   --json                     print the report as one JSON object
@@ -91,6 +93,7 @@ func ParseFlags(args []string) (*Options, error) {
 		closeChats  = fs.Bool("close-chats", true, "")
 		setup       = str("setup-timeout", DefaultSetupTimeout.String())
 		timeout     = str("timeout", DefaultRequestTimeout.String())
+		procs       = str("procs", "0")
 		asJSON      = fs.Bool("json", false, "")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -144,6 +147,7 @@ func ParseFlags(args []string) (*Options, error) {
 	o.Conns = ps.parseInt("--conns", *conns, 1)
 	o.Inflight = ps.parseInt("--inflight", *inflight, 1)
 	o.MessageSize = ps.parseInt("--message-size", *msgSize, 1)
+	o.Procs = ps.parseInt("--procs", *procs, 0)
 	o.Rate = ps.parseRate("--rate", *rate)
 	o.Duration = ps.parseDuration("--duration", *duration, false)
 	o.RampUp = ps.parseDuration("--ramp-up", *rampUp, true)

@@ -29,7 +29,7 @@ func TestParseFlagsReadsEverything(t *testing.T) {
 		"--rate", "2500.5", "--inflight", "64", "--duration", "20s", "--ramp-up", "5s",
 		"--drain", "3s", "--message-size", "128", "--visitor-transport", "longpoll",
 		"--reply", "--pid", "42", "--metrics-url", "http://127.0.0.1:8080/metrics",
-		"--json", "--close-chats=false", "--department", "sales",
+		"--json", "--close-chats=false", "--department", "sales", "--procs", "1",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestParseFlagsReadsEverything(t *testing.T) {
 		strings.Join(o.OperatorLogins, "|") != "alice|bob" || o.Operators != 2 || o.Password != "pw" ||
 		o.Rate != 2500.5 || o.Inflight != 64 || o.Duration != 20*time.Second || o.RampUp != 5*time.Second ||
 		o.Drain != 3*time.Second || o.MessageSize != 128 || o.VisitorTransport != TransportLongPoll ||
-		!o.Reply || o.PID != 42 || !o.JSON || o.CloseChats || o.Department != "sales" {
+		!o.Reply || o.PID != 42 || !o.JSON || o.CloseChats || o.Department != "sales" || o.Procs != 1 {
 		t.Fatalf("parsed: %+v", o)
 	}
 	o, err = ParseFlags([]string{"--mode", "idle", "--conns", "19000", "--operators", "3"})
@@ -68,6 +68,8 @@ func TestParseFlagsRejectsBadValues(t *testing.T) {
 		{[]string{"--conns", "25000"}, []string{"--conns", "from 1 to 19000"}},
 		{[]string{"--message-size", "0"}, []string{"--message-size"}},
 		{[]string{"--pid", "me"}, []string{"--pid"}},
+		{[]string{"--procs", "-1"}, []string{`--procs "-1"`, "at least 0"}},
+		{[]string{"--procs", "5000"}, []string{"--procs", "from 0 to 1024"}},
 		{[]string{"--operators", "3", "--operator-logins", "a,b"}, []string{"--operators", "cannot be used with --operator-logins"}},
 		{[]string{"--operator-logins", " , "}, []string{"--operator-logins", "names no login"}},
 		{[]string{"--operator-logins", "alice,bob,alice"}, []string{`--operator-logins "alice"`, "listed twice"}},

@@ -83,6 +83,12 @@ type Options struct {
 	PID        int
 	MetricsURL string
 
+	// Procs is how many processors chatload's goroutines may run on at
+	// once (GOMAXPROCS), set by the command; 0 leaves Go's default, all of
+	// them. On a machine shared with the node, 1 stops chatload's idle
+	// scheduler threads from spinning on the processor the node needs.
+	Procs int
+
 	// JSON prints the report as one JSON object instead of a table.
 	JSON bool
 
@@ -115,6 +121,7 @@ const (
 	MaxConns       = 19_000 // the machine allows 20,000 open files a process
 	MaxRate        = 1_000_000
 	MaxInflight    = 65_536
+	MaxProcs       = 1024
 	MaxDuration    = 2 * time.Hour
 	MaxDrain       = 5 * time.Minute
 	MaxMessageSize = 1 << 20
@@ -195,6 +202,7 @@ func (o *Options) Validate() error {
 	ps.intRange("--inflight", o.Inflight, 1, MaxInflight)
 	ps.intRange("--message-size", o.MessageSize, 1, MaxMessageSize)
 	ps.intRange("--conns", o.Conns, 1, MaxConns)
+	ps.intRange("--procs", o.Procs, 0, MaxProcs)
 	if o.Rate < 0 || o.Rate > MaxRate {
 		ps.add("--rate", fmt.Sprint(o.Rate), fmt.Sprintf("must be above 0 and at most %d messages a second", MaxRate))
 	}

@@ -57,6 +57,7 @@ type Settings struct {
 	Transport   string  `json:"visitor_transport,omitempty"`
 	Reply       bool    `json:"reply,omitempty"`
 	Conns       int     `json:"conns,omitempty"`
+	Procs       int     `json:"procs,omitempty"` // chatload's GOMAXPROCS when set
 }
 
 // Clients counts the clients asked for and those that got going.
@@ -124,6 +125,7 @@ func newReport(o *Options) *Report {
 	r.Settings.Visitors = o.Visitors
 	r.Settings.Rate = o.Rate
 	r.Settings.Inflight = o.Inflight
+	r.Settings.Procs = o.Procs
 	r.Settings.RampUpS = o.RampUp.Seconds()
 	r.Settings.DrainS = o.Drain.Seconds()
 	r.Settings.MessageSize = o.MessageSize

@@ -24,6 +24,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		if s.Reply {
 			reply = ", operators reply"
 		}
+		if s.Procs > 0 {
+			reply += fmt.Sprintf(", chatload on %d processor(s)", s.Procs)
+		}
 		fmt.Fprintf(w, "%d visitors (%d chatting), %d operators (%d online), %s transport, rate %g/s, inflight %d,\n"+
 			"%.1fs of sending (%gs ramp-up) + up to %gs drain, %d-byte messages%s\n\n",
 			s.Visitors, rep.Visitors.Ready, s.Operators, rep.Operators.Ready, s.Transport, s.Rate, s.Inflight,

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/chatnode/chatnode/loadgen"
@@ -37,6 +38,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if err != nil {
 		fmt.Fprintf(stderr, "chatload: bad flags:\n%s\n(see chatload --help)\n", indent(err.Error()))
 		return 2
+	}
+	if o.Procs > 0 {
+		runtime.GOMAXPROCS(o.Procs)
 	}
 	var progress io.Writer
 	if tty && !o.JSON {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -97,5 +98,32 @@ func TestAccountsCommand(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"accounts", "--operators", "none"}, &out, &errb, false); code != 2 {
 		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
+func TestProcsSetsGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	var out, errb bytes.Buffer
+	args := []string{"--url", url, "--operators", "1", "--visitors", "1", "--duration", "1s", "--setup-timeout", "2s",
+		"--procs", "1", "--json"}
+	if code := run(context.Background(), args, &out, &errb, false); code != 1 {
+		t.Fatalf("exit %d; stderr %q", code, errb.String())
+	}
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("GOMAXPROCS after --procs 1 = %d", n)
+	}
+	var rep struct {
+		Settings struct {
+			Procs int `json:"procs"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Settings.Procs != 1 {
+		t.Fatalf("report settings %+v, %v", rep.Settings, err)
 	}
 }
