@@ -328,7 +328,7 @@ standalone_run() {
 	# chatload on one processor: with two, its idle scheduler threads spin
 	# on the processor the node needs (about 10% more of chatload's time a
 	# message, five interleaved runs each). The cluster run keeps both: there
-	# one processor gave 2-3% less throughput in two interleaved runs.
+	# one processor did no better (five interleaved runs each).
 	run_load "$dir" --url "http://127.0.0.1:$port" --visitors 500 --operators 50 \
 		--rate 25000 --inflight "$inflight" --duration "$DURATION" --visitor-transport ws --pid "$pid" --procs 1 --json
 	stop_samplers
