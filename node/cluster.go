@@ -85,9 +85,32 @@ const (
 	maxBatchBytes = 1 << 20
 )
 
+// publishInterval is the shortest time between the starts of two
+// publishes. Under load the publish loop waits out the rest of it, so the
+// envelopes queued meanwhile share one broker message; an envelope after a
+// quiet spell leaves at once. In the cluster load run RabbitMQ took half
+// the processor time with it (the master's broker messages fell from about
+// 400 to 100 a second) and the cluster delivered about 9% more, for at
+// most this much more latency on each crossing.
+const publishInterval = 10 * time.Millisecond
+
+// pacer spaces publishes at least interval apart.
+type pacer struct {
+	interval time.Duration
+	last     time.Time // start of the last publish
+}
+
+// next returns how long to wait, from now, before the next publish may
+// start, and counts that publish as started then.
+func (p *pacer) next(now time.Time) time.Duration {
+	wait := max(0, p.interval-now.Sub(p.last))
+	p.last = now.Add(wait)
+	return wait
+}
+
 // publishLoop sends envelopes one after another without waiting for each
-// confirmation, so their order holds; a second goroutine collects the
-// confirmations. A message still unconfirmed when the connection drops is
+// confirmation, so their order holds, and at most one broker message every
+// publishInterval; a second goroutine collects the confirmations. A message still unconfirmed when the connection drops is
 // sent again by the link after it reconnects. Consecutive envelopes with
 // the same routing key go out as one Batch: order across routing keys is
 // kept, because a batch never reaches past an envelope for another key.
@@ -109,6 +132,7 @@ func (c *clusterLink) publishLoop() {
 	var (
 		batch []outbound
 		next  *outbound // taken from c.out but for another key: the next batch's first
+		pace  = pacer{interval: publishInterval}
 	)
 	for {
 		var first outbound
@@ -120,6 +144,9 @@ func (c *clusterLink) publishLoop() {
 			case <-c.ctx.Done():
 				return
 			}
+		}
+		if wait := pace.next(time.Now()); wait > 0 {
+			time.Sleep(wait)
 		}
 		batch, next = takeBatch(batch[:0], first, c.out)
 		m := first
