@@ -153,13 +153,14 @@ func (r *replies) sweep() {
 		case <-r.stop:
 			return
 		case now := <-t.C:
-			r.expire(now.UnixNano(), actor.ErrTimeout)
+			r.expire(now.UnixNano())
 		}
 	}
 }
 
-// expire fails every request whose deadline is before now with err.
-func (r *replies) expire(now int64, err error) {
+// expire fails every request whose deadline is before now with
+// actor.ErrTimeout.
+func (r *replies) expire(now int64) {
 	var due []*replyWait
 	for i := range r.shards {
 		s := &r.shards[i]
@@ -173,9 +174,8 @@ func (r *replies) expire(now int64, err error) {
 		s.mu.Unlock()
 	}
 	for _, w := range due {
-		w.ch <- replyResult{err: err}
+		w.ch <- replyResult{err: actor.ErrTimeout}
 	}
-	clear(due)
 }
 
 // close fails every waiting request with actor.ErrDeadLetter, as the actors

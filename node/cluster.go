@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatnode/chatnode/actors"
 	"github.com/chatnode/chatnode/config"
+	"github.com/chatnode/chatnode/internal/pace"
 	"github.com/chatnode/chatnode/messages"
 	"github.com/chatnode/chatnode/mq"
 )
@@ -94,23 +95,10 @@ const (
 // most this much more latency on each crossing.
 const publishInterval = 10 * time.Millisecond
 
-// pacer spaces publishes at least interval apart.
-type pacer struct {
-	interval time.Duration
-	last     time.Time // start of the last publish
-}
-
-// next returns how long to wait, from now, before the next publish may
-// start, and counts that publish as started then.
-func (p *pacer) next(now time.Time) time.Duration {
-	wait := max(0, p.interval-now.Sub(p.last))
-	p.last = now.Add(wait)
-	return wait
-}
-
 // publishLoop sends envelopes one after another without waiting for each
-// confirmation, so their order holds, and at most one broker message every
-// publishInterval; a second goroutine collects the confirmations. A message still unconfirmed when the connection drops is
+// confirmation, so their order holds, and starts at most one broker message
+// every publishInterval; a second goroutine collects the confirmations. A
+// message still unconfirmed when the connection drops is
 // sent again by the link after it reconnects. Consecutive envelopes with
 // the same routing key go out as one Batch: order across routing keys is
 // kept, because a batch never reaches past an envelope for another key.
@@ -132,7 +120,7 @@ func (c *clusterLink) publishLoop() {
 	var (
 		batch []outbound
 		next  *outbound // taken from c.out but for another key: the next batch's first
-		pace  = pacer{interval: publishInterval}
+		pacer = pace.Pacer{Interval: publishInterval}
 	)
 	for {
 		var first outbound
@@ -145,9 +133,7 @@ func (c *clusterLink) publishLoop() {
 				return
 			}
 		}
-		if wait := pace.next(time.Now()); wait > 0 {
-			time.Sleep(wait)
-		}
+		pacer.Wait()
 		batch, next = takeBatch(batch[:0], first, c.out)
 		m := first
 		if len(batch) > 1 {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/chatnode/chatnode/mq"
 )
@@ -88,25 +87,5 @@ func TestBatchUnpacksWithEachEnvelopesHeaders(t *testing.T) {
 	}
 	if err := unpack(mq.Delivery{EventID: "bad", Headers: map[string]string{batchHeader: "1"}, Body: []byte{0xff}}, func([]byte, map[string]string) error { return nil }); err == nil {
 		t.Fatal("an undecodable batch was accepted")
-	}
-}
-
-func TestPacerSpacesPublishesUnderLoad(t *testing.T) {
-	p := pacer{interval: 10 * time.Millisecond}
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		at   time.Duration // since t0
-		want time.Duration
-	}{
-		{0, 0}, // the first publish leaves at once
-		{2 * time.Millisecond, 8 * time.Millisecond},  // under load: the rest of the interval
-		{11 * time.Millisecond, 9 * time.Millisecond}, // counted from the delayed start (10 ms)
-		{time.Second, 0},                       // after a quiet spell: at once
-		{time.Second + 10*time.Millisecond, 0}, // a whole interval later: at once
-	}
-	for _, s := range steps {
-		if got := p.next(t0.Add(s.at)); got != s.want {
-			t.Errorf("next at +%v = %v, want %v", s.at, got, s.want)
-		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/chatnode/chatnode/internal/pace"
 )
 
 // writerQueue is how many submissions may wait for the Writer before Submit
@@ -125,12 +127,9 @@ func (w *Writer) run() {
 		batch   []submission
 		changes []Change
 	)
-	var started time.Time // of the last transaction
+	pacer := pace.Pacer{Interval: w.opts.CommitInterval}
 	for first := range w.in {
-		if wait := w.opts.CommitInterval - time.Since(started); wait > 0 {
-			time.Sleep(wait)
-		}
-		started = time.Now()
+		pacer.Wait()
 		batch = append(batch[:0], first)
 		n := len(first.changes)
 	fill:
