@@ -169,10 +169,12 @@ func (c *wsConn) attach(conn *websocket.Conn) {
 	}
 	if !c.s.register(c) {
 		c.mu.Unlock()
+		// The subscription ends before the client hears of it: a client
+		// that sees the close frame finds the stream gone.
+		c.abandon()
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, reasonGoingAway), time.Now().Add(closeGrace))
 		_ = conn.Close()
-		c.abandon()
 		return
 	}
 	c.conn = conn
