@@ -165,6 +165,33 @@ func (e *endpoint) dialWS(ctx context.Context, path string, q *fasthttp.Args) (*
 	return conn, answer{status: 101}, nil
 }
 
+// readFrame reads the next message of conn into *buf, which it keeps
+// from frame to frame: the frame it returns is valid until the next call.
+func readFrame(conn *websocket.Conn, buf *[]byte) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	b := (*buf)[:0]
+	if cap(b) == 0 {
+		b = make([]byte, 0, 1024)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // netReason names a network failure in a few words.
 func netReason(err error) string {
 	var ne net.Error

@@ -64,17 +64,25 @@ func newLedger(prefix string, epoch time.Time) *ledger {
 }
 
 // issue takes the next sequence number for a message from visitor from
-// that peer must receive, started now, and returns it with the message's
-// client-side id.
-func (l *ledger) issue(now time.Time, peer int64, from int) (uint64, string) {
+// that peer must receive, started now. The message's client-side id is
+// appendID's.
+func (l *ledger) issue(now time.Time, peer int64, from int) uint64 {
 	seq := l.next.Add(1)
 	s := l.slot(seq, true)
 	s.start = int64(now.Sub(l.epoch))
 	s.peer = peer
 	s.from = int32(from)
 	s.state.Store(stIssued)
-	return seq, l.prefix + strconv.FormatUint(seq, 10)
+	return seq
 }
+
+// appendID appends the client-side id of message seq to dst.
+func (l *ledger) appendID(dst []byte, seq uint64) []byte {
+	return strconv.AppendUint(append(dst, l.prefix...), seq, 10)
+}
+
+// id returns the client-side id of message seq.
+func (l *ledger) id(seq uint64) string { return string(l.appendID(nil, seq)) }
 
 // sender returns the visitor who sent message seq.
 func (l *ledger) sender(seq uint64) int { return int(l.slot(seq, false).from) }

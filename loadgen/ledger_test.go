@@ -12,7 +12,8 @@ func TestLedgerCountsEachFateOnce(t *testing.T) {
 	at := func(ms int) time.Time { return epoch.Add(time.Duration(ms) * time.Millisecond) }
 
 	// Accepted, then delivered once, then its add frame again.
-	s1, id1 := l.issue(at(0), 7, 0)
+	s1 := l.issue(at(0), 7, 0)
+	id1 := l.id(s1)
 	l.accepted(s1, at(1))
 	if got := l.deliver(mustLookup(t, l, id1), at(5), 7, false); got != matchFirst {
 		t.Fatalf("first delivery: %v", got)
@@ -26,18 +27,18 @@ func TestLedgerCountsEachFateOnce(t *testing.T) {
 	}
 
 	// Delivered before its answer came back.
-	s2, _ := l.issue(at(10), 7, 1)
+	s2 := l.issue(at(10), 7, 1)
 	l.deliver(s2, at(12), 7, true)
 	l.accepted(s2, at(13))
 
 	// Accepted, never delivered.
-	s3, _ := l.issue(at(20), 7, 2)
+	s3 := l.issue(at(20), 7, 2)
 	l.accepted(s3, at(21))
 
 	// Failed twice over, one of them delivered anyway (a timeout).
-	s4, _ := l.issue(at(30), 7, 3)
+	s4 := l.issue(at(30), 7, 3)
 	l.failed(s4, "too-many-requests")
-	s5, _ := l.issue(at(40), 7, 4)
+	s5 := l.issue(at(40), 7, 4)
 	l.failed(s5, "timeout")
 	l.deliver(s5, at(45), 7, false)
 
@@ -45,7 +46,7 @@ func TestLedgerCountsEachFateOnce(t *testing.T) {
 	l.issue(at(50), 7, 5)
 
 	// Reached the wrong operator: not delivered.
-	s7, _ := l.issue(at(60), 7, 6)
+	s7 := l.issue(at(60), 7, 6)
 	l.accepted(s7, at(61))
 	if got := l.deliver(s7, at(62), 8, false); got != matchMisrouted {
 		t.Fatalf("wrong receiver: %v", got)
@@ -76,7 +77,7 @@ func TestLedgerCountsEachFateOnce(t *testing.T) {
 
 func TestLedgerLookupTakesOnlyIssuedIDs(t *testing.T) {
 	l := newLedger("clAB-", time.Now())
-	_, id := l.issue(time.Now(), 1, 0)
+	id := l.id(l.issue(time.Now(), 1, 0))
 	for _, bad := range []string{"", "clAB-", "clAB-0", "clAB-2", "clAB-x1", "clAC-1", "clAB-r1", "clAB-1 ", "7355-2"} {
 		if _, ok := l.lookup([]byte(bad)); ok {
 			t.Errorf("lookup(%q) matched", bad)
@@ -92,7 +93,7 @@ func TestLedgerConcurrentDeliveryCountsOnce(t *testing.T) {
 	const n = 3 * ledgerChunkSize / 2 // crosses a chunk
 	seqs := make([]uint64, n)
 	for i := range seqs {
-		seqs[i], _ = l.issue(time.Now(), 1, 0)
+		seqs[i] = l.issue(time.Now(), 1, 0)
 	}
 	var wg sync.WaitGroup
 	for range 4 { // four receivers see every message

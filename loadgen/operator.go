@@ -80,11 +80,12 @@ func (o *operator) connect(ctx context.Context, since int64) error {
 // read reads frames until the run stops, reconnecting from the last
 // revision when the socket ends early.
 func (o *operator) read() {
+	var buf []byte
 	for {
 		o.mu.Lock()
 		conn := o.conn
 		o.mu.Unlock()
-		_, data, err := conn.ReadMessage()
+		data, err := readFrame(conn, &buf)
 		now := time.Now()
 		if err == nil {
 			o.handle(data, now)
@@ -119,7 +120,7 @@ func (o *operator) reconnect() bool {
 // handle reads one frame that arrived at now: it matches the visitor
 // messages it carries, as message add frames or inside chat snapshots.
 func (o *operator) handle(data []byte, now time.Time) {
-	rev := scanFrame(data, func(m *scannedMessage) {
+	rev := scanFrame(data, func(m scannedMessage) {
 		if string(m.kind) != kindVisitor {
 			return
 		}
@@ -168,14 +169,14 @@ type replyJob struct {
 // sendReply posts the answer; its delivery is matched on the visitor's
 // stream.
 func (r *runner) sendReply(j replyJob) {
-	seq, csid := r.replies.issue(time.Now(), int64(j.visitor), j.visitor)
+	seq := r.replies.issue(time.Now(), int64(j.visitor), j.visitor)
 	args := fasthttp.AcquireArgs()
 	defer fasthttp.ReleaseArgs(args)
 	args.Set("auth-token", j.op.token)
 	args.Set("action", "chat.message")
 	args.Set("chat-id", j.chatID)
 	args.Set("message", r.text)
-	args.Set("client-side-id", csid)
+	args.SetBytesV("client-side-id", r.replies.appendID(nil, seq))
 	a, err := j.op.ep.postArgs("/l/o/action", args)
 	switch {
 	case err != nil:

@@ -27,7 +27,7 @@ const itemDataDepth = 3
 // scanFrame calls fn for every message object of a frame, innermost
 // first, and returns the frame's top-level "revision" (0 when absent). It
 // never fails: malformed input yields fewer or no messages.
-func scanFrame(data []byte, fn func(m *scannedMessage)) (revision int64) {
+func scanFrame(data []byte, fn func(m scannedMessage)) (revision int64) {
 	type level struct {
 		object bool
 		key    []byte
@@ -50,7 +50,7 @@ func scanFrame(data []byte, fn func(m *scannedMessage)) (revision int64) {
 			}
 			top := &stack[len(stack)-1]
 			if top.object && top.msg.clientSideID != nil && top.msg.kind != nil {
-				fn(&top.msg)
+				fn(top.msg)
 			}
 			stack = stack[:len(stack)-1]
 			expectKey = false

@@ -25,7 +25,7 @@ type found struct {
 
 func scanned(data []byte) ([]found, int64) {
 	var out []found
-	rev := scanFrame(data, func(m *scannedMessage) {
+	rev := scanFrame(data, func(m scannedMessage) {
 		f := found{csid: unescape(m.clientSideID), kind: unescape(m.kind), depth: m.depth}
 		if m.chatID != nil {
 			f.chatID = unescape(m.chatID)

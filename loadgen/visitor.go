@@ -114,11 +114,12 @@ func (v *visitor) connect(ctx context.Context) error {
 // readWS reads the visitor's frames until the run stops, reconnecting when
 // the socket ends early.
 func (v *visitor) readWS() {
+	var buf []byte
 	for {
 		v.mu.Lock()
 		conn := v.conn
 		v.mu.Unlock()
-		_, data, err := conn.ReadMessage()
+		data, err := readFrame(conn, &buf)
 		now := time.Now()
 		if err == nil {
 			v.handle(data, now)
@@ -190,7 +191,7 @@ const pollTimeout = 70 * time.Second
 // scanned, the rest decoded.
 func (v *visitor) handle(data []byte, now time.Time) {
 	if !changesChat(data) {
-		rev := scanFrame(data, func(m *scannedMessage) {
+		rev := scanFrame(data, func(m scannedMessage) {
 			if string(m.kind) != kindOperator {
 				return
 			}
@@ -326,9 +327,8 @@ func (v *visitor) settle(now time.Time) {
 // send sends one message and records its fate.
 func (v *visitor) send() {
 	start := time.Now()
-	seq, csid := v.r.msgs.issue(start, v.operator.Load(), v.idx)
-	body := make([]byte, 0, len(v.sendPrefix)+len(csid))
-	body = append(append(body, v.sendPrefix...), csid...)
+	seq := v.r.msgs.issue(start, v.operator.Load(), v.idx)
+	body := v.r.msgs.appendID(append(make([]byte, 0, len(v.sendPrefix)+32), v.sendPrefix...), seq)
 	a, err := v.ep.post("/l/v/m/action", body)
 	switch {
 	case err != nil:
