@@ -133,7 +133,9 @@ func readRecord(b []byte) ([]Change, int, error) {
 	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(b[4:]) {
 		return nil, 0, errTorn
 	}
-	d := decoder{b: payload}
+	// The strings of a record share one copy of its payload: one
+	// allocation a record instead of one a field.
+	d := decoder{b: payload, s: string(payload)}
 	count := d.uvarint()
 	if count > uint64(len(payload)) {
 		return nil, 0, fmt.Errorf("%w: %d changes in %d bytes", errTorn, count, len(payload))
@@ -149,8 +151,10 @@ func readRecord(b []byte) ([]Change, int, error) {
 }
 
 // decoder reads a payload; the first error sticks and zero values follow.
+// s, when set, is the payload as a string, whose pieces string returns.
 type decoder struct {
 	b   []byte
+	s   string
 	err error
 }
 
@@ -201,7 +205,15 @@ func (d *decoder) raw(n uint64) []byte {
 	return p
 }
 
-func (d *decoder) string() string { return string(d.raw(d.uvarint())) }
+func (d *decoder) string() string {
+	n := d.uvarint()
+	at := len(d.s) - len(d.b) // offset of the string in s, when s is set
+	p := d.raw(n)
+	if d.s == "" || d.err != nil {
+		return string(p)
+	}
+	return d.s[at : at+len(p)]
+}
 
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
