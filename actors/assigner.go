@@ -255,7 +255,7 @@ func (a *assignerActor) take(ctx actor.Context, msg *messages.TakeChat) {
 			return
 		}
 		a.schedule(ctx)
-		answer(ctx, sender, &reply{})
+		answer(ctx, sender, replyOK)
 	})
 }
 

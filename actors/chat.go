@@ -24,8 +24,8 @@ type chatActor struct {
 	id       string
 	self     *actor.PID
 	c        *messages.Chat
-	seq      int64                      // the last seq given to a message
-	byClient map[string]*pendingMessage // by clientKey(kind, client-side id)
+	seq      int64                          // the last seq given to a message
+	byClient map[messageKey]*pendingMessage // by clientKey(kind, client-side id)
 	w        writes
 	lastSeen time.Time
 	timer    *time.Timer
@@ -44,7 +44,7 @@ type pendingMessage struct {
 }
 
 func newChatActor(h *Hub, id string) *chatActor {
-	return &chatActor{h: h, id: id, byClient: make(map[string]*pendingMessage), w: writes{w: h.writer, t: h.opts.Tracing},
+	return &chatActor{h: h, id: id, byClient: make(map[messageKey]*pendingMessage), w: writes{w: h.writer, t: h.opts.Tracing},
 		retiring: retiring{dir: h.chats}}
 }
 
@@ -147,7 +147,7 @@ func (a *chatActor) restore(c *messages.Chat) {
 
 func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 	if a.c != nil { // the same start again: answer like the first time
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 		return
 	}
 	a.c = msg.chat
@@ -170,7 +170,7 @@ func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 		}
 		a.armTimer()
 		a.sendSnapshot(ctx, chatnode.SideVisitor, a.c.VisitorId)
-		answer(ctx, sender, &reply{})
+		answer(ctx, sender, replyOK)
 		ctx.Send(a.h.assigner, a.queuedNote())
 	})
 }
@@ -190,7 +190,7 @@ func (a *chatActor) visitorCall(ctx actor.Context, req *VisitorRequest) {
 	a.lastSeen = a.h.now()
 	switch req.Action {
 	case ActStart:
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 	case ActMessage:
 		a.addMessage(ctx, chatnode.KindVisitor, a.c.VisitorId, a.c.VisitorName, req.Message, req.ClientSideID)
 	case ActVisitorTyping:
@@ -226,7 +226,10 @@ func (a *chatActor) operatorCall(ctx actor.Context, opID string, req *OperatorRe
 
 // clientKey indexes a message by its client-side id. Client ids belong to a
 // client, so a visitor's and an operator's messages never collide.
-func clientKey(kind, clientID string) string { return kind + "\x00" + clientID }
+func clientKey(kind, clientID string) messageKey { return messageKey{kind, clientID} }
+
+// messageKey is a message's kind and client-side id.
+type messageKey struct{ kind, clientID string }
 
 // answer sends msg to a requester that may be absent (a plain send).
 func answer(ctx actor.Context, to *actor.PID, msg any) {
@@ -252,7 +255,7 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 	key := clientKey(kind, clientID)
 	if p, ok := a.byClient[key]; ok && clientID != "" {
 		if p.durable {
-			ctx.Respond(&reply{})
+			ctx.Respond(replyOK)
 		} else {
 			p.waiters = append(p.waiters, ctx.Sender())
 		}
@@ -283,7 +286,7 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 		a.c.Messages = append(a.c.Messages, m)
 		a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Message{Message: m}}, true, true)
 		for _, w := range p.waiters {
-			ctx.Send(w, &reply{})
+			ctx.Send(w, replyOK)
 		}
 		p.waiters = nil
 	})
@@ -311,7 +314,7 @@ func (a *chatActor) typing(ctx actor.Context, side string, typing bool, draft st
 		a.c.OperatorTyping = typing
 	}
 	a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Typing{Typing: &messages.Typing{Side: side, Typing: typing, Draft: draft}}}, side == chatnode.SideOperator, side == chatnode.SideVisitor)
-	ctx.Respond(&reply{})
+	ctx.Respond(replyOK)
 }
 
 func (a *chatActor) markRead(ctx actor.Context, side string) {
@@ -320,7 +323,7 @@ func (a *chatActor) markRead(ctx actor.Context, side string) {
 		mark = &a.c.ReadByOperatorSeq
 	}
 	if *mark >= a.seq {
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 		return
 	}
 	*mark = a.seq

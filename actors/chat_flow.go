@@ -86,7 +86,7 @@ func (a *chatActor) change(ctx actor.Context, info string, mutate func(), then f
 
 func (a *chatActor) close(ctx actor.Context, state, info string) {
 	if !chatnode.ChatOpen(a.c.State) {
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 		return
 	}
 	wasQueued := a.c.State == chatnode.ChatQueue
@@ -107,7 +107,7 @@ func (a *chatActor) close(ctx actor.Context, state, info string) {
 		}
 		ctx.Send(a.h.chats, &chatClosedNote{chatID: a.id, visitorID: a.c.VisitorId})
 		if sender != nil {
-			answer(ctx, sender, &reply{})
+			answer(ctx, sender, replyOK)
 		}
 		a.armTimer()
 	})

@@ -21,8 +21,11 @@ type route struct {
 	spawn bool
 }
 
-// reply answers an action: nil err means done.
+// reply answers an action: nil err means done. Replies are never changed
+// once sent, so every success shares replyOK.
 type reply struct{ err error }
+
+var replyOK = &reply{}
 
 // visitorInit is a visitor's init.
 type visitorInit struct {

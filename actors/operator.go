@@ -128,7 +128,7 @@ func (a *operatorActor) setStatus(ctx actor.Context, status string) {
 		return
 	}
 	if status == a.status {
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 		return
 	}
 	sender, now := ctx.Sender(), a.h.now()
@@ -141,7 +141,7 @@ func (a *operatorActor) setStatus(ctx actor.Context, status string) {
 		a.statusChanged(ctx, status)
 		a.h.shareTo(ctx, targetOperators, a.acct.ID, &messages.OperatorStatus{OperatorId: a.acct.ID, Status: status})
 		ctx.Send(a.h.assigner, a.update())
-		answer(ctx, sender, &reply{})
+		answer(ctx, sender, replyOK)
 	})
 }
 

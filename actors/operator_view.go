@@ -40,7 +40,7 @@ func (a *operatorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 	switch c := ev.Change.(type) {
 	case *messages.ChatEvent_Message:
 		v.Messages = append(v.Messages, c.Message)
-		out = append(out, delta(objMessage, "add", c.Message.Id, messageJSON(c.Message, v)))
+		out = append(out, messageAdd(c.Message, v))
 	case *messages.ChatEvent_State:
 		v.State, v.OperatorId, v.DepartmentKey, v.ModifiedMicros = c.State.State, c.State.OperatorId, c.State.DepartmentKey, c.State.ModifiedMicros
 		out = append(out, delta(objState, "upd", v.Id, v.State))

@@ -135,7 +135,7 @@ func (a *visitorActor) authenticated(ctx actor.Context, msg any) {
 		}
 		a.feed.attach(ctx, m.since, m.sink, func() json.RawMessage { return a.full(auth.PageID) })
 	case *authCheck:
-		ctx.Respond(&reply{})
+		ctx.Respond(replyOK)
 	}
 }
 
@@ -236,7 +236,7 @@ func (a *visitorActor) call(ctx actor.Context, req *VisitorRequest) {
 	switch req.Action {
 	case ActStart:
 		if a.chatOpen() {
-			ctx.Respond(&reply{})
+			ctx.Respond(replyOK)
 			return
 		}
 		a.startChat(ctx, req, req.FirstQuestion, "")

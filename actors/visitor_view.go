@@ -46,7 +46,7 @@ func (a *visitorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 	case *messages.ChatEvent_Message:
 		v.Messages = append(v.Messages, c.Message)
 		v.ModifiedMicros = c.Message.TsMicros
-		out = append(out, delta(objMessage, "add", c.Message.Id, messageJSON(c.Message, v)))
+		out = append(out, messageAdd(c.Message, v))
 	case *messages.ChatEvent_State:
 		v.State, v.OperatorId, v.DepartmentKey, v.ModifiedMicros = c.State.State, c.State.OperatorId, c.State.DepartmentKey, c.State.ModifiedMicros
 		v.OperatorTyping, v.VisitorTyping = false, false

@@ -143,7 +143,20 @@ func delta(objectType, event, id string, data any) json.RawMessage {
 
 // messageJSON renders m as the visitor or operator sees it in chat c.
 func messageJSON(m *messages.Message, c *messages.Chat) *wireMessage {
-	w := &wireMessage{
+	w := messageView(m, c)
+	return &w
+}
+
+// messageAdd is the delta that adds m to chat c; the message is rendered
+// on the stack, the delta in one allocation.
+func messageAdd(m *messages.Message, c *messages.Chat) json.RawMessage {
+	w := messageView(m, c)
+	return messageDelta(objMessage, "add", m.Id, &w)
+}
+
+// messageView is m as the visitor or operator sees it in chat c.
+func messageView(m *messages.Message, c *messages.Chat) wireMessage {
+	w := wireMessage{
 		ID:           m.Id,
 		ClientSideID: m.ClientSideId,
 		ChatID:       m.ChatId,
