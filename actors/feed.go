@@ -15,10 +15,11 @@ import (
 // a revision older than what is kept, or not yet issued, gets the full
 // state instead. A feed is owned by one actor and never shared.
 type feed struct {
-	base    int64 // revision before the oldest kept batch
-	rev     int64 // newest revision
-	size    int   // batches kept
-	batches []batch
+	base    int64   // revision before the oldest kept batch
+	rev     int64   // newest revision
+	size    int     // batches kept
+	batches []batch // a ring once it holds size batches; oldest at head
+	head    int
 	polls   map[int64]*poll
 	nextID  int64
 	sinks   map[int64]Sink
@@ -53,19 +54,23 @@ func (f *feed) after(since int64) ([]json.RawMessage, bool) {
 	if since < f.base || since > f.rev {
 		return nil, false
 	}
-	i := len(f.batches)
-	for i > 0 && f.batches[i-1].rev > since {
+	n := len(f.batches)
+	i := n
+	for i > 0 && f.at(i-1).rev > since {
 		i--
 	}
-	if i == len(f.batches)-1 {
-		return f.batches[i].deltas, true
+	if i == n-1 {
+		return f.at(i).deltas, true
 	}
 	var out []json.RawMessage
-	for _, b := range f.batches[i:] {
-		out = append(out, b.deltas...)
+	for ; i < n; i++ {
+		out = append(out, f.at(i).deltas...)
 	}
 	return out, true
 }
+
+// at is the i-th kept batch, oldest first.
+func (f *feed) at(i int) *batch { return &f.batches[(f.head+i)%len(f.batches)] }
 
 // idle reports whether nobody waits on or listens to the feed.
 func (f *feed) idle() bool { return len(f.polls) == 0 && len(f.sinks) == 0 }
@@ -78,11 +83,13 @@ func (f *feed) publish(ctx actor.Context, deltas []json.RawMessage) {
 		return
 	}
 	f.rev++
-	f.batches = append(f.batches, batch{rev: f.rev, deltas: deltas})
-	if len(f.batches) > f.size {
-		f.base = f.batches[0].rev
-		f.batches[0] = batch{}
-		f.batches = f.batches[1:]
+	b := batch{rev: f.rev, deltas: deltas}
+	if len(f.batches) < f.size {
+		f.batches = append(f.batches, b)
+	} else { // full: the newest takes the oldest's place
+		f.base = f.batches[f.head].rev
+		f.batches[f.head] = b
+		f.head = (f.head + 1) % len(f.batches)
 	}
 	for id, p := range f.polls {
 		if got, ok := f.after(p.since); ok && len(got) > 0 {
