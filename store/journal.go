@@ -479,7 +479,7 @@ func (j *Journaled) run() {
 // keeps the writes queued and retries later.
 func (j *Journaled) applyQueued() {
 	j.mu.Lock()
-	batch, flushes := j.queue, j.flushes
+	batch, flushes, total := j.queue, j.flushes, j.queued
 	j.applying, j.queue, j.queued, j.flushes = j.queued, nil, 0, nil
 	j.mu.Unlock()
 	defer func() {
@@ -487,7 +487,8 @@ func (j *Journaled) applyQueued() {
 			c <- j.applyErrNow()
 		}
 	}()
-	var changes []Change
+	// A batch ends at the record that takes it past journalBatch.
+	changes := make([]Change, 0, min(total, journalBatch+journalBatch/8))
 	done := 0 // queue entries applied
 	flushTo := func(upto int) error {
 		if len(changes) == 0 {
