@@ -74,6 +74,10 @@ func (a *chatActor) Receive(ctx actor.Context) {
 	case *chatCreate:
 		a.create(ctx, msg)
 	case *visitorChatCall:
+		if msg.viaRoute && (a.c == nil || msg.visitorID != a.c.VisitorId || !chatnode.ChatOpen(a.c.State)) {
+			ctx.Respond(&reply{err: errRouteRefused})
+			return
+		}
 		if a.c == nil || msg.visitorID != a.c.VisitorId {
 			ctx.Respond(&reply{err: chatnode.Errorf(chatnode.ENoChat, "no such chat for this visitor")})
 			return

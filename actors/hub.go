@@ -125,6 +125,9 @@ type Hub struct {
 	visitors, chats, operators, assigner, bridge *actor.PID
 	// The running children of the three directories (see liveChildren).
 	liveVisitors, liveChats, liveOperators *liveChildren
+	// visitorRoutes holds, by visitor id, the routes running visitor
+	// actors publish for their messages (*visitorRoute).
+	visitorRoutes sync.Map
 
 	peers peers  // cluster: when each peer was last heard from
 	runID string // distinguishes this process's event ids from earlier runs
@@ -401,7 +404,12 @@ func (h *Hub) ask(ctx context.Context, dir *actor.PID, r *route, timeout time.Du
 	} else {
 		h.tell(h.system.Root, dir, r, q.pid)
 	}
-	res, err := q.wait()
+	return answerOf(q.wait())
+}
+
+// answerOf turns a request's answer into a result: a *reply's error, a
+// timeout and a dead letter become errors.
+func answerOf(res any, err error) (any, error) {
 	switch {
 	case errors.Is(err, actor.ErrTimeout):
 		return nil, chatnode.Errorf(chatnode.EUnavailable, "the request timed out")

@@ -53,6 +53,11 @@ func (h *Hub) VisitorAction(ctx context.Context, req *VisitorRequest) error {
 	if err != nil {
 		return err
 	}
+	if req.Action == ActMessage {
+		if done, err := h.messageViaRoute(ctx, id, req); done {
+			return err
+		}
+	}
 	_, err = h.ask(ctx, h.visitors, &route{id: id, msg: &visitorCall{req: req}, spawn: true}, h.opts.RequestTimeout)
 	return err
 }

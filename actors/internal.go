@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -67,12 +68,19 @@ type chatCreate struct {
 }
 
 // visitorChatCall is a visitor action forwarded to the chat by the visitor
-// actor, which has checked the visitor's auth.
+// actor, which has checked the visitor's auth, or a message sent to the
+// chat along the visitor's published route (see visitorRoute).
 type visitorChatCall struct {
 	visitorID string
 	chatID    string // for telemetry; the route names the chat
 	req       *VisitorRequest
+	viaRoute  bool // sent along a visitorRoute: the chat refuses what it would not take now
 }
+
+// errRouteRefused is a chat's answer to a message sent along a visitor's
+// route that it does not take as it is (the chat is closed, or not the visitor's): the message
+// goes through the visitor actor instead, which decides what it means.
+var errRouteRefused = errors.New("actors: the chat refuses a message sent along the visitor's route")
 
 // operatorChatCall is an operator action forwarded to the chat.
 type operatorChatCall struct {

@@ -100,6 +100,14 @@ func (r *replies) start(timeout time.Duration) request {
 	return request{w: w, pid: &actor.PID{Address: replyAddress, Id: strconv.FormatUint(id, 36)}}
 }
 
+// cancel forgets a request that was never sent.
+func (r *replies) cancel(q request) {
+	id, err := strconv.ParseUint(q.pid.Id, 36, 64)
+	if err == nil && r.take(id) != nil {
+		replyWaits.Put(q.w)
+	}
+}
+
 // wait returns the answer. A request is waited for once.
 func (q request) wait() (any, error) {
 	res := <-q.w.ch

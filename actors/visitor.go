@@ -42,6 +42,8 @@ type visitorActor struct {
 	lastSeen time.Time
 	timer    *time.Timer
 	retiring retiring
+	route    *visitorRoute // the route published for the visitor's messages, or nil
+	stopped  bool
 }
 
 func newVisitorActor(h *Hub, id string) *visitorActor {
@@ -50,6 +52,11 @@ func newVisitorActor(h *Hub, id string) *visitorActor {
 
 // Receive implements actor.Actor.
 func (a *visitorActor) Receive(ctx actor.Context) {
+	a.receive(ctx)
+	a.publishRoute()
+}
+
+func (a *visitorActor) receive(ctx actor.Context) {
 	if a.retiring.reroute(ctx, a.id) {
 		return
 	}
@@ -60,9 +67,11 @@ func (a *visitorActor) Receive(ctx actor.Context) {
 		a.lastSeen = a.h.now()
 		a.load(ctx)
 		a.armIdle()
-	case *actor.Restarting: // this incarnation's stream dies with it
+	case *actor.Restarting: // this incarnation's stream and route die with it
+		a.stopped = true
 		a.feed.end(ctx, errStreamRestarted)
 	case *actor.Stopped:
+		a.stopped = true
 		if a.timer != nil {
 			a.timer.Stop()
 		}
@@ -325,7 +334,7 @@ func (a *visitorActor) armIdle() {
 // request held until the chat's state is known); a session that does not
 // exist stops at once.
 func (a *visitorActor) checkIdle(ctx actor.Context) {
-	idle := a.h.now().Sub(a.lastSeen)
+	idle := time.Duration(a.h.now().UnixNano() - a.lastActive())
 	busy := !a.feed.idle() || len(a.w.pending) > 0 || a.creating || a.finding || len(a.deferred) > 0
 	if a.rec == nil || (idle >= a.h.opts.VisitorIdleTimeout && !busy) {
 		a.retiring.retire(ctx, a.id)

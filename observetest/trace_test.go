@@ -19,6 +19,18 @@ func visitorSteps(node string) []step {
 	}
 }
 
+// messageSteps are the spans of a visitor's chat message on node, from the
+// HTTP request to the chat actor. Once the visitor actor has published the
+// route to its open chat, a message goes along it to the chat, past the
+// visitor actor; before that it takes the visitor actor's hop.
+func messageSteps(node string) []step {
+	return []step{
+		{node: node, name: "HTTP /l/v/m/action"},
+		{node: node, name: "visitor visitorCall", optional: true},
+		{node: node, name: "chat visitorChatCall"},
+	}
+}
+
 // persistedStep is the span of the chat's own message that tells it its
 // write is durable, when that message carries the trace on.
 func persistedStep(node string) []step {
@@ -111,7 +123,7 @@ func TestTraceStandalone(t *testing.T) {
 	const node = "standalone"
 	roles := map[string]string{node: "standalone"}
 	full := steps(visitorSteps(node), operatorSteps(node))
-	message := steps(visitorSteps(node), persistedStep(node), operatorSteps(node))
+	message := steps(messageSteps(node), persistedStep(node), operatorSteps(node))
 	event := map[string]string{"chatnode.chat_id": chatID, "chatnode.operator_id": "1", "chatnode.visitor_id": v.session}
 	ids := map[string]map[string]string{
 		"chat visitorChatCall": {"chatnode.visitor_id": v.session},
@@ -139,7 +151,7 @@ func TestTraceStandalone(t *testing.T) {
 		v.act(t, c.header(), "chat.message", "message", "Where is my parcel?", "client-side-id", "m-"+c.spanID)
 		ws.waitMessage(t, "Where is my parcel?")
 		fence(t, r, v, ws, full)
-		check(t, messageChain(t, r.trace(c.traceID), c, visitorSteps(node), message))
+		check(t, messageChain(t, r.trace(c.traceID), c, messageSteps(node), message))
 	})
 
 	t.Run("unsampled caller", func(t *testing.T) {
@@ -169,7 +181,7 @@ func TestTraceAcrossNodes(t *testing.T) {
 	bridge := []step{{node: "master", name: "bridge broadcast"}, {node: "slave", name: "bridge inbound"}}
 	toSlave := steps(visitorSteps("master"), bridge, operatorSteps("slave"))
 	toMaster := steps(visitorSteps("master"), operatorSteps("master"))
-	message := steps(visitorSteps("master"), persistedStep("master"), bridge, operatorSteps("slave"))
+	message := steps(messageSteps("master"), persistedStep("master"), bridge, operatorSteps("slave"))
 	event := map[string]string{"chatnode.chat_id": chatID, "chatnode.operator_id": "1", "chatnode.visitor_id": v.session}
 	ids := map[string]map[string]string{
 		"chat visitorChatCall": {"chatnode.visitor_id": v.session},
@@ -216,7 +228,7 @@ func TestTraceAcrossNodes(t *testing.T) {
 		ws.waitMessage(t, "Where is my parcel?")
 		fence(t, r, v, ws, toSlave)
 		spans := r.trace(tc.traceID)
-		check(t, spans, messageChain(t, spans, tc, visitorSteps("master"), message))
+		check(t, spans, messageChain(t, spans, tc, messageSteps("master"), message))
 	})
 
 	t.Run("unsampled caller", func(t *testing.T) {
