@@ -398,13 +398,20 @@ func (h *Hub) live(dir *actor.PID) *liveChildren {
 // a *reply's error and a timeout into errors.
 func (h *Hub) ask(ctx context.Context, dir *actor.PID, r *route, timeout time.Duration) (any, error) {
 	q := h.replies.start(timeout)
-	if t := h.opts.Tracing; t != nil && t.Enabled() {
-		// The envelope carries the trace and the reply address.
-		h.deliver(h.system.Root, dir, r.id, t.Envelope(ctx, r.msg, q.pid), t.Envelope(ctx, r, q.pid), nil)
-	} else {
-		h.tell(h.system.Root, dir, r, q.pid)
-	}
+	straight, sender := h.addressed(ctx, r.msg, q)
+	viaDir, _ := h.addressed(ctx, r, q)
+	h.deliver(h.system.Root, dir, r.id, straight, viaDir, sender)
 	return answerOf(q.wait())
+}
+
+// addressed is msg as sent for request q, with its sender: when tracing is
+// on, an envelope that carries the trace and the reply address, with no
+// sender of its own; otherwise msg itself, from the reply address.
+func (h *Hub) addressed(ctx context.Context, msg any, q request) (any, *actor.PID) {
+	if t := h.opts.Tracing; t != nil && t.Enabled() {
+		return t.Envelope(ctx, msg, q.pid), nil
+	}
+	return msg, q.pid
 }
 
 // answerOf turns a request's answer into a result: a *reply's error, a

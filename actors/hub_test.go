@@ -248,18 +248,25 @@ func TestChatLifecycle(t *testing.T) {
 	if err := v.do(VisitorRequest{Action: ActMessage, Message: "One more thing", ClientSideID: "m3"}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 5*time.Second, func() error {
-		u, err := h.VisitorDelta(bg, v.auth, v.since, 10*time.Millisecond)
+	v.waitNewChat(chatID, "One more thing")
+}
+
+// waitNewChat polls until the visitor's stream shows a chat other than
+// closed that holds text.
+func (v *testVisitor) waitNewChat(closed, text string) {
+	v.t.Helper()
+	testutil.WaitFor(v.t, 5*time.Second, func() error {
+		u, err := v.h.VisitorDelta(bg, v.auth, v.since, 10*time.Millisecond)
 		if err != nil {
 			return err
 		}
 		v.take(u)
 		for _, it := range v.items {
-			if it.ObjectType == objChat && chatIDOf(t, it) != chatID && contains(string(it.Data), "One more thing") {
+			if it.ObjectType == objChat && chatIDOf(v.t, it) != closed && contains(string(it.Data), text) {
 				return nil
 			}
 		}
-		return fmt.Errorf("no new chat yet")
+		return fmt.Errorf("no new chat with %q yet", text)
 	})
 }
 

@@ -78,6 +78,7 @@ func newReplies(system *actor.ActorSystem) *replies {
 
 // request is a waiting request: send with its pid as the sender, then wait.
 type request struct {
+	id  uint64 // 0 when it was never registered
 	w   *replyWait
 	pid *actor.PID
 }
@@ -97,13 +98,12 @@ func (r *replies) start(timeout time.Duration) request {
 	}
 	s.waiting[id] = w
 	s.mu.Unlock()
-	return request{w: w, pid: &actor.PID{Address: replyAddress, Id: strconv.FormatUint(id, 36)}}
+	return request{id: id, w: w, pid: &actor.PID{Address: replyAddress, Id: strconv.FormatUint(id, 36)}}
 }
 
 // cancel forgets a request that was never sent.
 func (r *replies) cancel(q request) {
-	id, err := strconv.ParseUint(q.pid.Id, 36, 64)
-	if err == nil && r.take(id) != nil {
+	if q.id != 0 && r.take(q.id) != nil {
 		replyWaits.Put(q.w)
 	}
 }

@@ -37,7 +37,7 @@ func (a *visitorActor) publishRoute() {
 		chatID = a.chatID
 	}
 	old := a.route
-	if old != nil && old.chatID == chatID && a.rec != nil && old.token == a.rec.AuthToken {
+	if old != nil && old.chatID == chatID && old.token == a.rec.AuthToken { // a route names a chat: a.rec is set
 		return
 	}
 	if chatID == "" {
@@ -79,11 +79,7 @@ func (h *Hub) messageViaRoute(ctx context.Context, visitorID string, req *Visito
 		return false, nil // the visitor actor answers with the right error
 	}
 	q := h.replies.start(h.opts.RequestTimeout)
-	var msg any = &visitorChatCall{visitorID: visitorID, chatID: r.chatID, req: req, viaRoute: true}
-	sender := q.pid
-	if t := h.opts.Tracing; t != nil && t.Enabled() {
-		msg, sender = t.Envelope(ctx, msg, q.pid), nil // the envelope carries the trace and the reply address
-	}
+	msg, sender := h.addressed(ctx, &visitorChatCall{visitorID: visitorID, chatID: r.chatID, req: req, viaRoute: true}, q)
 	if !h.liveChats.send(h.system.Root, r.chatID, msg, sender) {
 		h.replies.cancel(q)
 		return false, nil

@@ -97,19 +97,7 @@ func TestRouteToClosedChatFallsBack(t *testing.T) {
 	if stale.seen.Load() == 0 {
 		t.Fatal("the message did not try the stale route")
 	}
-	testutil.WaitFor(t, 5*time.Second, func() error {
-		u, err := h.VisitorDelta(bg, v.auth, v.since, 10*time.Millisecond)
-		if err != nil {
-			return err
-		}
-		v.take(u)
-		for _, it := range v.items {
-			if it.ObjectType == objChat && chatIDOf(t, it) != chatID && contains(string(it.Data), "after the close") {
-				return nil
-			}
-		}
-		return fmt.Errorf("no new chat with the message yet")
-	})
+	v.waitNewChat(chatID, "after the close")
 	for _, it := range v.items {
 		if it.ObjectType == objMessage && contains(string(it.Data), "after the close") && contains(string(it.Data), `"chatId":"`+chatID+`"`) {
 			t.Fatalf("the closed chat took the message: %s", it.Data)
