@@ -151,9 +151,9 @@ func readRecord(b []byte) ([]Change, int, error) {
 }
 
 // decoder reads a payload; the first error sticks and zero values follow.
-// s, when set, is the payload as a string, whose pieces string returns.
+// s is the whole payload as a string: string returns pieces of it.
 type decoder struct {
-	b   []byte
+	b   []byte // the payload not yet read
 	s   string
 	err error
 }
@@ -207,12 +207,11 @@ func (d *decoder) raw(n uint64) []byte {
 
 func (d *decoder) string() string {
 	n := d.uvarint()
-	at := len(d.s) - len(d.b) // offset of the string in s, when s is set
-	p := d.raw(n)
-	if d.s == "" || d.err != nil {
-		return string(p)
+	at := len(d.s) - len(d.b)
+	if d.raw(n) == nil {
+		return ""
 	}
-	return d.s[at : at+len(p)]
+	return d.s[at : at+int(n)]
 }
 
 func (d *decoder) bytes() []byte {

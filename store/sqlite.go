@@ -202,25 +202,25 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// sqliteStmts are the write statements compiled on one driver connection.
-// Writes go to the driver directly: the journal's applier runs thousands
-// of statements a transaction, and database/sql converted, copied and
-// locked around each of them (a fifth of the applier's processor time).
-type sqliteStmts struct {
-	conn                                                                               any // the driver connection they were compiled on
-	upsertVisitor, upsertChat, insertMessage, messageTaken, upsertOperator, upsertRead driver.Stmt
-}
+// The write statements, by index into sqliteWriteSQL and sqliteStmts.
+const (
+	stUpsertVisitor = iota
+	stUpsertChat
+	stInsertMessage
+	stMessageTaken
+	stUpsertOperator
+	stUpsertRead
+	stCount
+)
 
 // sqliteWriteSQL is the text of each write statement.
-var sqliteWriteSQL = struct {
-	upsertVisitor, upsertChat, insertMessage, messageTaken, upsertOperator, upsertRead string
-}{
-	upsertVisitor: `INSERT INTO visitors (id, page_id, auth_token, device_id, fields, created_at, seen_at)
+var sqliteWriteSQL = [stCount]string{
+	stUpsertVisitor: `INSERT INTO visitors (id, page_id, auth_token, device_id, fields, created_at, seen_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET page_id = excluded.page_id, auth_token = excluded.auth_token,
 				device_id = excluded.device_id, fields = excluded.fields, created_at = excluded.created_at,
 				seen_at = excluded.seen_at`,
-	upsertChat: `INSERT INTO chats (id, visitor_id, client_side_id, department_key, state, operator_id,
+	stUpsertChat: `INSERT INTO chats (id, visitor_id, client_side_id, department_key, state, operator_id,
 				queued_at, created_at, modified_at, closed_at, rate, rated_operator_id, next_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET visitor_id = excluded.visitor_id, client_side_id = excluded.client_side_id,
@@ -232,16 +232,25 @@ var sqliteWriteSQL = struct {
 	// NULL or type check is not covered by DO NOTHING), so SQLite keeps
 	// a statement journal of every page it touches, which costs more
 	// than the statements it saves.
-	insertMessage: `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+	stInsertMessage: `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-	messageTaken: `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
+	stMessageTaken: `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
 				AND client_side_id = ?6)`,
-	upsertOperator: `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
+	stUpsertOperator: `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
 				last_assigned_at = excluded.last_assigned_at, updated_at = excluded.updated_at`,
-	upsertRead: `INSERT INTO reads (chat_id, side, up_to_seq) VALUES (?, ?, ?)
+	stUpsertRead: `INSERT INTO reads (chat_id, side, up_to_seq) VALUES (?, ?, ?)
 			ON CONFLICT (chat_id, side) DO UPDATE SET up_to_seq = excluded.up_to_seq`,
+}
+
+// sqliteStmts are the write statements compiled on one driver connection.
+// Writes go to the driver directly: the journal's applier runs thousands
+// of statements a transaction, and database/sql converted, copied and
+// locked around each of them (a fifth of the applier's processor time).
+type sqliteStmts struct {
+	conn  any // the driver connection they were compiled on
+	stmts [stCount]driver.Stmt
 }
 
 // prepare compiles the write statements on the write connection, so that
@@ -253,12 +262,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 // onWriter runs fn on the write connection with its compiled statements,
 // compiling them first when the connection is new.
 func (s *SQLite) onWriter(ctx context.Context, fn func(st *sqliteStmts, dc any) error) error {
-	c, err := s.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Raw(func(dc any) error {
+	return s.rawWriter(ctx, func(dc any) error {
 		if s.stmts == nil || s.stmts.conn != dc {
 			st, err := compileStmts(ctx, dc)
 			if err != nil {
@@ -270,26 +274,29 @@ func (s *SQLite) onWriter(ctx context.Context, fn func(st *sqliteStmts, dc any) 
 	})
 }
 
+// rawWriter runs fn with the write connection's driver connection.
+func (s *SQLite) rawWriter(ctx context.Context, fn func(dc any) error) error {
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(fn)
+}
+
 func compileStmts(ctx context.Context, dc any) (*sqliteStmts, error) {
 	pc, ok := dc.(driver.ConnPrepareContext)
 	if !ok {
 		return nil, fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 	}
 	st := &sqliteStmts{conn: dc}
-	q := &sqliteWriteSQL
-	for _, p := range []struct {
-		stmt *driver.Stmt
-		sql  string
-	}{
-		{&st.upsertVisitor, q.upsertVisitor}, {&st.upsertChat, q.upsertChat}, {&st.insertMessage, q.insertMessage},
-		{&st.messageTaken, q.messageTaken}, {&st.upsertOperator, q.upsertOperator}, {&st.upsertRead, q.upsertRead},
-	} {
-		ds, err := pc.PrepareContext(ctx, p.sql)
+	for i, q := range sqliteWriteSQL {
+		ds, err := pc.PrepareContext(ctx, q)
 		if err != nil {
 			st.close()
 			return nil, err
 		}
-		*p.stmt = ds
+		st.stmts[i] = ds
 	}
 	return st, nil
 }
@@ -297,7 +304,7 @@ func compileStmts(ctx context.Context, dc any) (*sqliteStmts, error) {
 // close finalizes the statements compiled so far.
 func (st *sqliteStmts) close() error {
 	var errs []error
-	for _, ds := range []driver.Stmt{st.upsertVisitor, st.upsertChat, st.insertMessage, st.messageTaken, st.upsertOperator, st.upsertRead} {
+	for _, ds := range st.stmts {
 		if ds != nil {
 			errs = append(errs, ds.Close())
 		}
@@ -361,14 +368,13 @@ func (s *SQLite) inTx(ctx context.Context, op string, commit bool, changes []Cha
 type sqliteBatch struct {
 	ctx  context.Context
 	st   *sqliteStmts
-	args [13]driver.NamedValue
+	args [13]driver.NamedValue // as many as the widest statement (stUpsertChat) binds
 }
 
-// exec runs ds with vals, which must be driver values (int64, string,
-// []byte or nil).
-func (b *sqliteBatch) exec(ds driver.Stmt, vals ...any) (driver.Result, error) {
-	args := b.bind(vals)
-	return ds.(driver.StmtExecContext).ExecContext(b.ctx, args)
+// exec runs write statement stmt with vals, which must be driver values
+// (int64, string, []byte or nil).
+func (b *sqliteBatch) exec(stmt int, vals ...any) (driver.Result, error) {
+	return b.st.stmts[stmt].(driver.StmtExecContext).ExecContext(b.ctx, b.bind(vals))
 }
 
 func (b *sqliteBatch) bind(vals []any) []driver.NamedValue {
@@ -393,7 +399,7 @@ func (b *sqliteBatch) applyRecord(c *Change) error {
 	switch {
 	case c.Visitor != nil:
 		v := c.Visitor
-		_, err = b.exec(b.st.upsertVisitor, v.ID, v.PageID, v.AuthToken, v.DeviceID, v.Fields,
+		_, err = b.exec(stUpsertVisitor, v.ID, v.PageID, v.AuthToken, v.DeviceID, v.Fields,
 			millis(v.CreatedAt), millis(v.SeenAt))
 	case c.Chat != nil:
 		ch := c.Chat
@@ -401,16 +407,16 @@ func (b *sqliteBatch) applyRecord(c *Change) error {
 		if ch.Rate != nil {
 			rate = int64(*ch.Rate)
 		}
-		_, err = b.exec(b.st.upsertChat, ch.ID, ch.VisitorID, ch.ClientSideID, ch.DepartmentKey,
+		_, err = b.exec(stUpsertChat, ch.ID, ch.VisitorID, ch.ClientSideID, ch.DepartmentKey,
 			ch.State, ch.OperatorID, nullMillis(ch.QueuedAt), millis(ch.CreatedAt), millis(ch.ModifiedAt),
 			nullMillis(ch.ClosedAt), rate, ch.RatedOperatorID, ch.NextSeq)
 	case c.Operator != nil:
 		o := c.Operator
-		_, err = b.exec(b.st.upsertOperator, o.OperatorID, o.Status, nullMillis(o.LastAssignedAt),
+		_, err = b.exec(stUpsertOperator, o.OperatorID, o.Status, nullMillis(o.LastAssignedAt),
 			millis(o.UpdatedAt))
 	case c.Read != nil:
 		r := c.Read
-		_, err = b.exec(b.st.upsertRead, r.ChatID, r.Side, r.UpToSeq)
+		_, err = b.exec(stUpsertRead, r.ChatID, r.Side, r.UpToSeq)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply: %s: %w", describe([]Change{*c}), err)
@@ -421,7 +427,7 @@ func (b *sqliteBatch) applyRecord(c *Change) error {
 // insertMessage writes a message; when the INSERT skipped it, it checks
 // that the message is a retry.
 func (b *sqliteBatch) insertMessage(m *Message) error {
-	res, err := b.exec(b.st.insertMessage, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
+	res, err := b.exec(stInsertMessage, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
 		m.Text, m.ClientSideID, millis(m.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: apply: %s: %w", describe([]Change{{Message: m}}), err)
@@ -436,7 +442,7 @@ func (b *sqliteBatch) insertMessage(m *Message) error {
 // message is stored at its seq (a retry), a lost message if another
 // message holds its seq.
 func (b *sqliteBatch) checkSkipped(m *Message) error {
-	dup, err := b.exists(b.st.messageTaken, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID)
+	dup, err := b.exists(stMessageTaken, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID)
 	if err != nil {
 		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
 	}
@@ -446,9 +452,9 @@ func (b *sqliteBatch) checkSkipped(m *Message) error {
 	return nil
 }
 
-// exists runs ds, a SELECT EXISTS, with vals.
-func (b *sqliteBatch) exists(ds driver.Stmt, vals ...any) (bool, error) {
-	rows, err := ds.(driver.StmtQueryContext).QueryContext(b.ctx, b.bind(vals))
+// exists runs stmt, a SELECT EXISTS, with vals.
+func (b *sqliteBatch) exists(stmt int, vals ...any) (bool, error) {
+	rows, err := b.st.stmts[stmt].(driver.StmtQueryContext).QueryContext(b.ctx, b.bind(vals))
 	if err != nil {
 		return false, err
 	}
@@ -523,11 +529,9 @@ func (s *SQLite) Close() error {
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
-		if s.w != nil {
-			// The statements belong to the write connection: finalized on
-			// it, so that closing it releases the file.
-			errs = append(errs, s.closeStmts())
-		}
+		// The statements belong to the write connection: finalized on it,
+		// so that closing it releases the file.
+		errs = append(errs, s.closeStmts())
 		errs = append(errs, s.w.Close())
 		s.closeErr = errors.Join(errs...)
 	})
@@ -535,12 +539,7 @@ func (s *SQLite) Close() error {
 }
 
 func (s *SQLite) closeStmts() error {
-	c, err := s.w.Conn(context.Background())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Raw(func(dc any) error {
+	return s.rawWriter(context.Background(), func(dc any) error {
 		if s.stmts == nil || s.stmts.conn != dc {
 			return nil
 		}
