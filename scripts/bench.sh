@@ -281,7 +281,8 @@ go_bench() {
 # a steady figure where one is light, short times elsewhere.
 go_bench 1 actors Assign 3x
 go_bench 2 actors 'DeltaMessage|VisitorMessage' 100000x
-go_bench 3 store . 2000x
+go_bench 3 store 'ApplyEach|Writer' 2000x
+go_bench 3b store ApplyBatch 100000x
 if ((MQ_UP)); then go_bench 4 mq . 300ms; else go_bench 4 mq . 300ms "RabbitMQ is not reachable at $MQ_URL"; fi
 go_bench 5 server . 2000x
 go_bench 6 telemetry . 300ms

@@ -206,8 +206,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 const (
 	stUpsertVisitor = iota
 	stUpsertChat
-	stInsertMessage
-	stMessageTaken
+	stInsertBlock
+	stLastSeq
+	stStoredMessages
 	stUpsertOperator
 	stUpsertRead
 	stCount
@@ -228,14 +229,13 @@ var sqliteWriteSQL = [stCount]string{
 				queued_at = excluded.queued_at, created_at = excluded.created_at, modified_at = excluded.modified_at,
 				closed_at = excluded.closed_at, rate = excluded.rate, rated_operator_id = excluded.rated_operator_id,
 				next_seq = excluded.next_seq`,
-	// One row a statement: a multi-row INSERT may fail half way (a NOT
-	// NULL or type check is not covered by DO NOTHING), so SQLite keeps
-	// a statement journal of every page it touches, which costs more
-	// than the statements it saves.
-	stInsertMessage: `INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-	stMessageTaken: `SELECT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?1 AND seq = ?2 AND kind = ?3 AND author_id = ?4 AND text = ?5
-				AND client_side_id = ?6)`,
+	stInsertBlock: `INSERT INTO message_blocks (chat_id, first_seq, last_seq, messages) VALUES (?, ?, ?, ?)`,
+	stLastSeq:     sqliteLastSeq,
+	// The stored messages of chat ?1 from seq ?2 to ?3: seq, kind,
+	// author_id, text, client_side_id.
+	stStoredMessages: `SELECT e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 4, e.value ->> 5
+			FROM message_blocks b, jsonb_each(b.messages) e
+			WHERE b.chat_id = ?1 AND b.last_seq >= ?2 AND b.first_seq <= ?3 AND e.value ->> 0 BETWEEN ?2 AND ?3`,
 	stUpsertOperator: `INSERT INTO operator_states (operator_id, status, last_assigned_at, updated_at)
 			VALUES (?, ?, ?, ?)
 			ON CONFLICT (operator_id) DO UPDATE SET status = excluded.status,
@@ -243,6 +243,9 @@ var sqliteWriteSQL = [stCount]string{
 	stUpsertRead: `INSERT INTO reads (chat_id, side, up_to_seq) VALUES (?, ?, ?)
 			ON CONFLICT (chat_id, side) DO UPDATE SET up_to_seq = excluded.up_to_seq`,
 }
+
+// sqliteLastSeq is a chat's highest stored seq, 0 if it has no messages.
+const sqliteLastSeq = `SELECT COALESCE(MAX(last_seq), 0) FROM message_blocks WHERE chat_id = ?`
 
 // sqliteStmts are the write statements compiled on one driver connection.
 // Writes go to the driver directly: the journal's applier runs thousands
@@ -341,14 +344,14 @@ func (s *SQLite) inTx(ctx context.Context, op string, commit bool, changes []Cha
 		if err != nil {
 			return fmt.Errorf("store: %s: begin: %w", op, err)
 		}
-		b := sqliteBatch{ctx: ctx, st: st}
+		b := sqliteBatch{ctx: ctx, st: st, yield: commit}
 		for i := range changes {
 			if err = b.apply(&changes[i]); err != nil {
 				break
 			}
-			if commit && (i+1)%applyYield == 0 {
-				runtime.Gosched()
-			}
+		}
+		if err == nil {
+			err = b.writeMessages()
 		}
 		if err != nil || !commit {
 			if rerr := tx.Rollback(); rerr != nil && err == nil {
@@ -366,15 +369,41 @@ func (s *SQLite) inTx(ctx context.Context, op string, commit bool, changes []Cha
 // sqliteBatch runs the write statements of one transaction, with one
 // argument list for all of them.
 type sqliteBatch struct {
-	ctx  context.Context
-	st   *sqliteStmts
-	args [13]driver.NamedValue // as many as the widest statement (stUpsertChat) binds
+	ctx    context.Context
+	st     *sqliteStmts
+	args   [13]driver.NamedValue // as many as the widest statement (stUpsertChat) binds
+	blocks messageBlocks         // the messages, written after the other changes
+	yield  bool                  // let other goroutines run now and then
+	since  int                   // changes written since the last yield
 }
 
 // exec runs write statement stmt with vals, which must be driver values
 // (int64, string, []byte or nil).
 func (b *sqliteBatch) exec(stmt int, vals ...any) (driver.Result, error) {
 	return b.st.stmts[stmt].(driver.StmtExecContext).ExecContext(b.ctx, b.bind(vals))
+}
+
+// query runs statement stmt, a SELECT, with vals.
+func (b *sqliteBatch) query(stmt int, vals ...any) (driver.Rows, error) {
+	return b.st.stmts[stmt].(driver.StmtQueryContext).QueryContext(b.ctx, b.bind(vals))
+}
+
+// int runs stmt, a SELECT of one integer, with vals.
+func (b *sqliteBatch) int(stmt int, vals ...any) (int64, error) {
+	rows, err := b.query(stmt, vals...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("want an integer, got %T", dest[0])
+	}
+	return n, nil
 }
 
 func (b *sqliteBatch) bind(vals []any) []driver.NamedValue {
@@ -385,10 +414,20 @@ func (b *sqliteBatch) bind(vals []any) []driver.NamedValue {
 	return args
 }
 
-// apply writes one change.
+// wrote counts n changes written, and every applyYield of them lets other
+// goroutines run.
+func (b *sqliteBatch) wrote(n int) {
+	if b.since += n; b.yield && b.since >= applyYield {
+		b.since = 0
+		runtime.Gosched()
+	}
+}
+
+// apply writes one change, or gathers it when it is a message.
 func (b *sqliteBatch) apply(c *Change) error {
 	if c.Message != nil {
-		return b.insertMessage(c.Message)
+		b.blocks.add(c.Message)
+		return nil
 	}
 	return b.applyRecord(c)
 }
@@ -421,53 +460,8 @@ func (b *sqliteBatch) applyRecord(c *Change) error {
 	if err != nil {
 		return fmt.Errorf("store: apply: %s: %w", describe([]Change{*c}), err)
 	}
+	b.wrote(1)
 	return nil
-}
-
-// insertMessage writes a message; when the INSERT skipped it, it checks
-// that the message is a retry.
-func (b *sqliteBatch) insertMessage(m *Message) error {
-	res, err := b.exec(stInsertMessage, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName,
-		m.Text, m.ClientSideID, millis(m.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("store: apply: %s: %w", describe([]Change{{Message: m}}), err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return err
-	}
-	return b.checkSkipped(m)
-}
-
-// checkSkipped checks a message an INSERT skipped: fine if the same
-// message is stored at its seq (a retry), a lost message if another
-// message holds its seq.
-func (b *sqliteBatch) checkSkipped(m *Message) error {
-	dup, err := b.exists(stMessageTaken, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.Text, m.ClientSideID)
-	if err != nil {
-		return fmt.Errorf("store: apply: message %q: %w", m.ID, err)
-	}
-	if !dup {
-		return errSeqTaken(m)
-	}
-	return nil
-}
-
-// exists runs stmt, a SELECT EXISTS, with vals.
-func (b *sqliteBatch) exists(stmt int, vals ...any) (bool, error) {
-	rows, err := b.st.stmts[stmt].(driver.StmtQueryContext).QueryContext(b.ctx, b.bind(vals))
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	dest := make([]driver.Value, 1)
-	if err := rows.Next(dest); err != nil {
-		return false, err
-	}
-	n, ok := dest[0].(int64)
-	if !ok {
-		return false, fmt.Errorf("EXISTS gave %T", dest[0])
-	}
-	return n != 0, nil
 }
 
 // PurgeClosed implements Store. It deletes in chunks, each in its own
@@ -495,7 +489,7 @@ func (s *SQLite) purgeChunk(ctx context.Context, chunk string, cut int64) (int, 
 	}
 	defer tx.Rollback()
 	for _, q := range []string{
-		`DELETE FROM messages WHERE chat_id IN ` + chunk,
+		`DELETE FROM message_blocks WHERE chat_id IN ` + chunk,
 		`DELETE FROM reads WHERE chat_id IN ` + chunk,
 	} {
 		if _, err := tx.ExecContext(ctx, q, cut); err != nil {

@@ -90,8 +90,11 @@ func (s *SQLite) Chat(ctx context.Context, id string) (*Chat, error) {
 
 // Messages implements Store.
 func (s *SQLite) Messages(ctx context.Context, chatID string, afterSeq int64, limit int) ([]Message, error) {
-	ms, err := sqliteMessages(ctx, s.r, `SELECT `+messageCols+` FROM messages m
-		WHERE m.chat_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?`, chatID, afterSeq, sqliteLimit(limit))
+	// The messages view would read all of the chat's blocks; the blocks
+	// that end at or before afterSeq are skipped here.
+	ms, err := sqliteMessages(ctx, s.r, `SELECT `+sqliteBlockMessageCols+` FROM message_blocks b, jsonb_each(b.messages) e
+		WHERE b.chat_id = ?1 AND b.last_seq > ?2 AND e.value ->> 0 > ?2 ORDER BY e.value ->> 0 LIMIT ?3`,
+		chatID, afterSeq, sqliteLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: messages of chat %q: %w", chatID, err)
 	}
@@ -129,6 +132,11 @@ func (s *SQLite) OperatorChats(ctx context.Context, operatorID string, before ti
 	}
 	return cs, nil
 }
+
+// sqliteBlockMessageCols are messageCols read from the elements e of
+// message blocks b, as the messages view (migration 0006) reads them.
+const sqliteBlockMessageCols = `b.chat_id || '-' || (e.value ->> 0), b.chat_id, e.value ->> 0, e.value ->> 1,
+	e.value ->> 2, e.value ->> 3, e.value ->> 4, e.value ->> 5, e.value ->> 6`
 
 // sqliteLimit maps "no limit" (zero or less) to SQLite's -1.
 func sqliteLimit(limit int) int {
@@ -202,7 +210,7 @@ func scanAll[T any](ctx context.Context, q sqlQuerier, query string, args []any,
 // transaction.
 func (s *SQLite) lastSeq(ctx context.Context, chatID string) (int64, error) {
 	var last int64
-	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages WHERE chat_id = ?`, chatID).Scan(&last)
+	err := s.r.QueryRowContext(ctx, sqliteLastSeq, chatID).Scan(&last)
 	if err != nil {
 		return 0, fmt.Errorf("store: last seq of chat %q: %w", chatID, err)
 	}

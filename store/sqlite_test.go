@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -231,8 +234,8 @@ func TestHelperProcess(t *testing.T) {
 }
 
 // TestSQLiteMigrationKeepsMessages opens a database made by the schema
-// before messages were keyed by (chat, seq) and finds its messages after
-// the migration, still deduplicated by client-side id.
+// that kept a row a message, before messages were keyed by (chat, seq), and
+// finds its messages after the migrations, kept by (chat, seq) in blocks.
 func TestSQLiteMigrationKeepsMessages(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
@@ -255,28 +258,141 @@ func TestSQLiteMigrationKeepsMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec(`INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
-		VALUES ('c1-1', 'c1', 1, 'visitor', 'v1', 'Anna', 'hello', 'k1', 1000)`); err != nil {
-		t.Fatal(err)
+	// c1 has more messages than one migrated block holds, c2 one that
+	// needs escaping in JSON; they were written newest first.
+	want := map[string][]store.Message{}
+	for seq := int64(300); seq >= 1; seq-- {
+		want["c1"] = append(want["c1"], store.Message{ID: store.MessageID("c1", seq), ChatID: "c1", Seq: seq,
+			Kind: store.MessageVisitor, AuthorID: "v1", AuthorName: "Anna", Text: fmt.Sprint("hello ", seq),
+			ClientSideID: fmt.Sprint("k", seq), CreatedAt: time.UnixMilli(1000 + seq).UTC()})
+	}
+	old := append([]store.Message{}, want["c1"]...)
+	slices.Reverse(want["c1"])
+	want["c2"] = []store.Message{{ID: "c2-1", ChatID: "c2", Seq: 1, Kind: store.MessageOperator, AuthorID: "op1",
+		AuthorName: `Bob "B"`, Text: "line\nbreak \\ ✓", ClientSideID: "", CreatedAt: time.UnixMilli(5000).UTC()}}
+	for _, m := range append(old, want["c2"]...) {
+		if _, err := db.Exec(`INSERT INTO messages (id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.ChatID, m.Seq, m.Kind, m.AuthorID, m.AuthorName, m.Text,
+			m.ClientSideID, m.CreatedAt.UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db.Close()
 
 	s := mustOpenSQLiteAt(t, dir)
-	old := store.Message{ID: "c1-1", ChatID: "c1", Seq: 1, Kind: store.MessageVisitor, AuthorID: "v1", AuthorName: "Anna",
-		Text: "hello", ClientSideID: "k1", CreatedAt: time.UnixMilli(1000).UTC()}
-	// The migrated table keys messages by (chat_id, seq): the stored
-	// message again is a retry, another one at its seq a conflict.
-	again := old
-	if err := s.Apply(t.Context(), []store.Change{{Message: &again}}); err != nil {
-		t.Fatalf("Apply(the stored message again): %v", err)
+	for chatID, ms := range want {
+		got, err := s.Messages(t.Context(), chatID, 0, 0)
+		if err != nil || !reflect.DeepEqual(got, ms) {
+			t.Fatalf("Messages(%s) after the migration = %+v, %v; want %+v", chatID, got, err, ms)
+		}
 	}
-	clash := old
+	// The stored message again is a retry, another one at its seq a
+	// conflict, and the next seq is free.
+	again := want["c1"][99]
+	if err := s.Apply(t.Context(), []store.Change{{Message: &again}}); err != nil {
+		t.Fatalf("Apply(a stored message again): %v", err)
+	}
+	clash := again
 	clash.Text = "another"
 	if err := s.Apply(t.Context(), []store.Change{{Message: &clash}}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Apply(another message at a taken seq) = %v, want ErrConflict", err)
 	}
-	ms, err := s.Messages(t.Context(), "c1", 0, 0)
-	if err != nil || len(ms) != 1 || ms[0] != old {
-		t.Fatalf("Messages after the migration = %+v, %v; want only %+v", ms, err, old)
+	next := store.Message{ID: "c1-301", ChatID: "c1", Seq: 301, Kind: store.MessageVisitor, Text: "next",
+		CreatedAt: time.UnixMilli(9000).UTC()}
+	if err := s.Apply(t.Context(), []store.Change{{Message: &next}}); err != nil {
+		t.Fatalf("Apply(the next message): %v", err)
+	}
+	got, err := s.Messages(t.Context(), "c1", 299, 0)
+	if err != nil || !reflect.DeepEqual(got, []store.Message{want["c1"][299], next}) {
+		t.Fatalf("Messages(c1 after 299) = %+v, %v", got, err)
+	}
+}
+
+// TestSQLiteMessageBlocks looks inside the database: a batch stores one
+// block a chat, each valid JSONB that SQLite renders as the message
+// arrays, and the messages view reads what Messages returns.
+func TestSQLiteMessageBlocks(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpenSQLiteAt(t, dir)
+	created := time.UnixMilli(1_700_000_000_123).UTC()
+	msg := func(chatID string, seq int64) *store.Message {
+		return &store.Message{ID: store.MessageID(chatID, seq), ChatID: chatID, Seq: seq, Kind: store.MessageVisitor,
+			AuthorID: "v-" + chatID, AuthorName: `Anna "A" \ Z`, Text: fmt.Sprintf("hello\n%d ✓", seq),
+			ClientSideID: fmt.Sprint("k", seq), CreatedAt: created}
+	}
+	var batch []store.Change
+	for seq := int64(1); seq <= 10; seq++ {
+		for _, chatID := range []string{"c1", "c2", "c3"} {
+			batch = append(batch, store.Change{Message: msg(chatID, seq)})
+		}
+	}
+	if err := s.Apply(t.Context(), batch); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if err := s.Apply(t.Context(), []store.Change{{Message: msg("c1", 12)}, {Message: msg("c1", 11)}}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT chat_id, first_seq, last_seq, json_valid(messages, 8), json(messages)
+		FROM message_blocks ORDER BY chat_id, last_seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for rows.Next() {
+		var chatID, text string
+		var first, last int64
+		var valid bool
+		if err := rows.Scan(&chatID, &first, &last, &valid, &text); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, fmt.Sprintf("%s %d-%d", chatID, first, last))
+		if !valid {
+			t.Errorf("block %s %d-%d is not valid JSONB", chatID, first, last)
+		}
+		var elems [][]any
+		if err := json.Unmarshal([]byte(text), &elems); err != nil {
+			t.Fatalf("block %s %d-%d renders as %q: %v", chatID, first, last, text, err)
+		}
+		m := msg(chatID, first)
+		wantFirst := []any{float64(m.Seq), m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID, float64(created.UnixMilli())}
+		if len(elems) != int(last-first+1) || !reflect.DeepEqual(elems[0], wantFirst) {
+			t.Errorf("block %s %d-%d holds %v, want %d messages starting with %v", chatID, first, last, elems, last-first+1, wantFirst)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c1 1-10", "c1 11-12", "c2 1-10", "c3 1-10"}; !reflect.DeepEqual(blocks, want) {
+		t.Fatalf("blocks = %q, want %q", blocks, want)
+	}
+
+	got, err := s.Messages(t.Context(), "c1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := db.Query(`SELECT id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at
+		FROM messages WHERE chat_id = 'c1' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	var viewed []store.Message
+	for view.Next() {
+		var m store.Message
+		var ms int64
+		if err := view.Scan(&m.ID, &m.ChatID, &m.Seq, &m.Kind, &m.AuthorID, &m.AuthorName, &m.Text, &m.ClientSideID, &ms); err != nil {
+			t.Fatal(err)
+		}
+		m.CreatedAt = time.UnixMilli(ms).UTC()
+		viewed = append(viewed, m)
+	}
+	if len(got) != 12 || !reflect.DeepEqual(viewed, got) {
+		t.Fatalf("the messages view reads\n%+v\nMessages returns\n%+v", viewed, got)
 	}
 }

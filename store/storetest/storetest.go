@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MessageSeqConflict", testMessageSeqConflict},
 		{"MessageRuns", testMessageRuns},
 		{"SeqOrder", testSeqOrder},
+		{"LateMessages", testLateMessages},
+		{"MessageText", testMessageText},
 		{"RecoverSkipsClosedChats", testRecoverSkipsClosed},
 		{"RecoverVisitorsSince", testRecoverVisitorsSince},
 		{"UpsertOverwrites", testUpsertOverwrites},
@@ -343,6 +347,73 @@ func testSeqOrder(t *testing.T, s store.Store) {
 	mustApply(t, s, append(changes, store.Change{Chat: chat("c1", "v1", "", at(0))})...)
 	equal(t, "Messages", mustMessages(t, s, "c1", 0, 0), want)
 	equal(t, "Recover", mustRecover(t, s, time.Time{}).Messages["c1"], want)
+}
+
+// testLateMessages writes messages below a chat's highest stored seq, in
+// later batches: a free seq is stored in its place, a retry is skipped and
+// another message at a taken seq fails its whole batch.
+func testLateMessages(t *testing.T, s store.Store) {
+	ms := map[int64]*store.Message{}
+	for seq := int64(1); seq <= 8; seq++ {
+		ms[seq] = message("c1", seq, at(int(seq)))
+	}
+	pick := func(seqs ...int64) []store.Change {
+		var cs []store.Change
+		for _, seq := range seqs {
+			cs = append(cs, store.Change{Message: ms[seq]})
+		}
+		return cs
+	}
+	want := func(seqs ...int64) []store.Message {
+		var out []store.Message
+		for _, seq := range seqs {
+			out = append(out, *ms[seq])
+		}
+		return out
+	}
+	mustApply(t, s, append(pick(1, 2, 6), store.Change{Chat: chat("c1", "v1", "", at(0))})...)
+	mustApply(t, s, pick(4, 2, 7)...)
+	equal(t, "after a late message, a retry and a new one", mustMessages(t, s, "c1", 0, 0), want(1, 2, 4, 6, 7))
+	mustApply(t, s, pick(3, 5, 6, 8)...)
+	equal(t, "after filling the gaps", mustMessages(t, s, "c1", 0, 0), want(1, 2, 3, 4, 5, 6, 7, 8))
+	equal(t, "a page across them", mustMessages(t, s, "c1", 2, 3), want(3, 4, 5))
+	equal(t, "Recover", mustRecover(t, s, time.Time{}).Messages["c1"], want(1, 2, 3, 4, 5, 6, 7, 8))
+
+	clash := message("c1", 5, at(50))
+	clash.Text = "another"
+	err := s.Apply(ctx(t), []store.Change{{Message: message("c1", 9, at(9))}, {Message: clash}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Apply(a late message at a taken seq) = %v, want ErrConflict", err)
+	}
+	equal(t, "after the clash", mustMessages(t, s, "c1", 0, 0), want(1, 2, 3, 4, 5, 6, 7, 8))
+}
+
+// testMessageText stores texts that need escaping or long lengths in any
+// encoding and reads them back unchanged.
+func testMessageText(t *testing.T, s store.Store) {
+	texts := []string{
+		"", `"quoted" and \back\slashed`, "line\nbreak\ttab\x01\x1f", "naïve café — ✓ 日本語 🙂",
+		`{"json":[1,2]}`, "'; DROP TABLE chats; --",
+		strings.Repeat("a", 11), strings.Repeat("b", 12), strings.Repeat("ü", 128), strings.Repeat("c", 256),
+		strings.Repeat("d", 65535), strings.Repeat("é", 40000),
+	}
+	var cs []store.Change
+	var want []store.Message
+	for i, text := range texts {
+		m := message("c1", int64(i+1), at(i))
+		m.Text, m.AuthorName, m.ClientSideID = text, text[:min(len(text), 12)], fmt.Sprintf("c\"%d\\", i)
+		cs = append(cs, store.Change{Message: m})
+		want = append(want, *m)
+	}
+	mustApply(t, s, append(cs, store.Change{Chat: chat("c1", "v1", "", at(0))})...)
+	equal(t, "Messages", mustMessages(t, s, "c1", 0, 0), want)
+	equal(t, "Recover", mustRecover(t, s, time.Time{}).Messages["c1"], want)
+	history, err := s.VisitorHistory(ctx(t), "v1", time.Time{}, "", 0)
+	if err != nil {
+		t.Fatalf("VisitorHistory: %v", err)
+	}
+	slices.Reverse(want)
+	equal(t, "VisitorHistory", history, want)
 }
 
 func testRecoverSkipsClosed(t *testing.T, s store.Store) {
