@@ -12,16 +12,33 @@ import (
 )
 
 // A transaction's messages reach SQLite as message blocks (migration
-// 0006): Apply gathers the messages of each chat and writes them as one
-// row when the other changes are written. Before that it checks the
-// messages against the ones already stored, as the one-row-a-message table
-// did with its key: a message at a seq the chat already holds is a retry
-// when it is the same message and a conflict when it is another one.
+// 0006): Apply gathers the messages of each chat and writes them, after
+// the other changes, as few rows as the chat needs. Before that it checks
+// them against the ones already stored, as the one-row-a-message table did
+// with its key: a message at a seq the chat already holds is a retry when
+// it is the same message and a conflict when it is another one.
+//
+// The seq ranges of a chat's blocks never overlap: messages past the
+// chat's highest stored seq start new blocks, and a message below it goes
+// into the block whose range holds it, or alone into the gap between two
+// blocks. Messages pages through the blocks in last_seq order on that
+// account, reading no more blocks than the messages it returns.
+
+// A block holds at most blockMessages messages, and a new block ends
+// before it would pass blockBytes unless it holds a single message: a
+// row stays far below SQLite's limit on a value (a billion bytes) and a
+// page of history reads a bounded amount.
+const (
+	blockMessages = 256
+	blockBytes    = 1 << 20
+)
 
 // JSONB element types, from the format SQLite documents at
 // https://sqlite.org/jsonb.html: an element is a header (its type in the
 // low four bits, its payload size in the high four or in the 1, 2 or 4
-// big-endian bytes that follow) and its payload.
+// big-endian bytes that follow) and its payload. SQLite keeps the format
+// stable across versions; the store's tests check the blocks it writes
+// with json_valid(blob, 8) and read them back through SQLite's functions.
 const (
 	jsonbInt     = 0x3 // payload: the integer in ASCII decimal
 	jsonbTextRaw = 0xa // payload: the string's bytes, unescaped
@@ -65,9 +82,8 @@ func (b *sqliteBatch) writeMessages() error {
 }
 
 // writeChat writes the messages ms of chat chatID. Those past the chat's
-// highest stored seq, the usual case, become one block; any others are
-// checked against what is stored, and those not stored become a block of
-// their own.
+// highest stored seq, the usual case, become new blocks; any others are
+// checked against what is stored, and those not stored are put in place.
 func (b *sqliteBatch) writeChat(chatID string, ms []*Message) error {
 	slices.SortStableFunc(ms, func(x, y *Message) int { return cmp.Compare(x.Seq, y.Seq) })
 	ms, err := dropRepeats(ms)
@@ -84,11 +100,13 @@ func (b *sqliteBatch) writeChat(chatID string, ms []*Message) error {
 		if err != nil {
 			return err
 		}
-		if err := b.insertBlock(chatID, late); err != nil {
-			return err
+		for _, m := range late {
+			if err := b.insertLate(chatID, m); err != nil {
+				return err
+			}
 		}
 	}
-	return b.insertBlock(chatID, ms[n:])
+	return b.insertBlocks(chatID, ms[n:])
 }
 
 // dropRepeats removes from ms, sorted by seq, the repeats of a message
@@ -132,10 +150,17 @@ func (b *sqliteBatch) unstored(chatID string, ms []*Message) ([]*Message, error)
 			}
 			return nil, fmt.Errorf("store: apply: messages of chat %q: %w", chatID, err)
 		}
-		seq, _ := row[0].(int64)
+		seq, ok := row[0].(int64)
 		var f [4]string
 		for i := range f {
-			f[i], _ = row[i+1].(string)
+			if s, isText := row[i+1].(string); isText {
+				f[i] = s
+			} else {
+				ok = false
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("store: apply: a stored message of chat %q is not [seq, kind, author_id, author_name, text, client_side_id, created_at]: %v", chatID, row)
 		}
 		stored[seq] = f
 	}
@@ -152,19 +177,64 @@ func (b *sqliteBatch) unstored(chatID string, ms []*Message) ([]*Message, error)
 	return out, nil
 }
 
+// insertBlocks writes ms, messages of chat chatID sorted by seq and past
+// all of its stored ones, as consecutive blocks.
+func (b *sqliteBatch) insertBlocks(chatID string, ms []*Message) error {
+	for len(ms) > 0 {
+		n, size := 0, 0
+		for n < len(ms) && n < blockMessages {
+			s := jsonbElementSize(messageSize(ms[n]))
+			if n > 0 && size+s > blockBytes {
+				break
+			}
+			size += s
+			n++
+		}
+		if err := b.insertBlock(chatID, ms[:n]); err != nil {
+			return err
+		}
+		ms = ms[n:]
+	}
+	return nil
+}
+
 // insertBlock writes ms, messages of chat chatID sorted by seq, as one
 // block.
 func (b *sqliteBatch) insertBlock(chatID string, ms []*Message) error {
-	if len(ms) == 0 {
-		return nil
-	}
 	b.blocks.buf = appendMessageBlock(b.blocks.buf[:0], ms)
 	first, last := ms[0].Seq, ms[len(ms)-1].Seq
 	if _, err := b.exec(stInsertBlock, chatID, first, last, b.blocks.buf); err != nil {
-		return fmt.Errorf("store: apply: messages %q … %q: %w", ms[0].ID, ms[len(ms)-1].ID, err)
+		return fmt.Errorf("store: apply: %s: %w", describeRun(ms), err)
 	}
 	b.wrote(len(ms))
 	return nil
+}
+
+// insertLate writes m, a message of chat chatID below its highest stored
+// seq at a seq no message holds: into the block whose range holds its
+// seq, or else as a block of its own in the gap between two blocks.
+func (b *sqliteBatch) insertLate(chatID string, m *Message) error {
+	b.blocks.buf = appendMessageElement(b.blocks.buf[:0], m)
+	res, err := b.exec(stAddToBlock, chatID, m.Seq, b.blocks.buf)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			return b.insertBlock(chatID, []*Message{m})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s: %w", describeRun([]*Message{m}), err)
+	}
+	b.wrote(1)
+	return nil
+}
+
+// describeRun names messages for an error message.
+func describeRun(ms []*Message) string {
+	if len(ms) == 1 {
+		return fmt.Sprintf("message %q", ms[0].ID)
+	}
+	return fmt.Sprintf("messages %q … %q", ms[0].ID, ms[len(ms)-1].ID)
 }
 
 // appendMessageBlock appends the JSONB array of ms to dst.
@@ -175,15 +245,21 @@ func appendMessageBlock(dst []byte, ms []*Message) []byte {
 	}
 	dst = appendJSONBHeader(dst, jsonbArray, size)
 	for _, m := range ms {
-		dst = appendJSONBHeader(dst, jsonbArray, messageSize(m))
-		dst = appendJSONBInt(dst, m.Seq)
-		for _, s := range [...]string{m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID} {
-			dst = appendJSONBHeader(dst, jsonbTextRaw, len(s))
-			dst = append(dst, s...)
-		}
-		dst = appendJSONBInt(dst, millis(m.CreatedAt))
+		dst = appendMessageElement(dst, m)
 	}
 	return dst
+}
+
+// appendMessageElement appends m's JSONB array, an element of a block, to
+// dst.
+func appendMessageElement(dst []byte, m *Message) []byte {
+	dst = appendJSONBHeader(dst, jsonbArray, messageSize(m))
+	dst = appendJSONBInt(dst, m.Seq)
+	for _, s := range [...]string{m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID} {
+		dst = appendJSONBHeader(dst, jsonbTextRaw, len(s))
+		dst = append(dst, s...)
+	}
+	return appendJSONBInt(dst, millis(m.CreatedAt))
 }
 
 // messageSize is the payload size of m's JSONB array.

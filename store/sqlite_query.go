@@ -90,10 +90,13 @@ func (s *SQLite) Chat(ctx context.Context, id string) (*Chat, error) {
 
 // Messages implements Store.
 func (s *SQLite) Messages(ctx context.Context, chatID string, afterSeq int64, limit int) ([]Message, error) {
-	// The messages view would read all of the chat's blocks; the blocks
-	// that end at or before afterSeq are skipped here.
-	ms, err := sqliteMessages(ctx, s.r, `SELECT `+sqliteBlockMessageCols+` FROM message_blocks b, jsonb_each(b.messages) e
-		WHERE b.chat_id = ?1 AND b.last_seq > ?2 AND e.value ->> 0 > ?2 ORDER BY e.value ->> 0 LIMIT ?3`,
+	// The messages view would read all of the chat's blocks. A chat's
+	// blocks do not overlap (sqlite_blocks.go), so the first limit blocks
+	// that end past afterSeq hold the next limit messages.
+	ms, err := sqliteMessages(ctx, s.r, `SELECT `+sqliteBlockMessageCols+`
+		FROM (SELECT chat_id, messages FROM message_blocks WHERE chat_id = ?1 AND last_seq > ?2 ORDER BY last_seq LIMIT ?3) b,
+			jsonb_each(b.messages) e
+		WHERE e.value ->> 0 > ?2 ORDER BY e.value ->> 0 LIMIT ?3`,
 		chatID, afterSeq, sqliteLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: messages of chat %q: %w", chatID, err)

@@ -308,9 +308,12 @@ func TestSQLiteMigrationKeepsMessages(t *testing.T) {
 	}
 }
 
-// TestSQLiteMessageBlocks looks inside the database: a batch stores one
-// block a chat, each valid JSONB that SQLite renders as the message
-// arrays, and the messages view reads what Messages returns.
+// TestSQLiteMessageBlocks looks inside the database: a batch stores a
+// block a chat, cut at 256 messages or about a megabyte; a message below
+// the chat's highest seq goes into the block whose range holds it or into
+// a block of its own, so that no two blocks of a chat overlap; every block
+// is valid JSONB that SQLite renders as the message arrays; and the
+// messages view reads what Messages returns.
 func TestSQLiteMessageBlocks(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpenSQLiteAt(t, dir)
@@ -320,18 +323,42 @@ func TestSQLiteMessageBlocks(t *testing.T) {
 			AuthorID: "v-" + chatID, AuthorName: `Anna "A" \ Z`, Text: fmt.Sprintf("hello\n%d ✓", seq),
 			ClientSideID: fmt.Sprint("k", seq), CreatedAt: created}
 	}
+	apply := func(chatID string, seqs ...int64) {
+		t.Helper()
+		var batch []store.Change
+		for _, seq := range seqs {
+			m := msg(chatID, seq)
+			if chatID == "big" {
+				m.Text = strings.Repeat("x", 400_000)
+			}
+			batch = append(batch, store.Change{Message: m})
+		}
+		if err := s.Apply(t.Context(), batch); err != nil {
+			t.Fatalf("Apply(%s %v): %v", chatID, seqs, err)
+		}
+	}
 	var batch []store.Change
 	for seq := int64(1); seq <= 10; seq++ {
-		for _, chatID := range []string{"c1", "c2", "c3"} {
+		for _, chatID := range []string{"c1", "c2"} {
 			batch = append(batch, store.Change{Message: msg(chatID, seq)})
 		}
 	}
 	if err := s.Apply(t.Context(), batch); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if err := s.Apply(t.Context(), []store.Change{{Message: msg("c1", 12)}, {Message: msg("c1", 11)}}); err != nil {
-		t.Fatalf("Apply: %v", err)
+	apply("c1", 12, 11)
+	apply("inside", 1, 2, 5)
+	apply("inside", 6, 7)
+	apply("inside", 4, 3)
+	apply("gap", 1, 2)
+	apply("gap", 5, 6)
+	apply("gap", 3)
+	var long []int64
+	for seq := int64(1); seq <= 600; seq++ {
+		long = append(long, seq)
 	}
+	apply("long", long...)
+	apply("big", 1, 2, 3, 4, 5)
 
 	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile)+"?mode=ro")
 	if err != nil {
@@ -344,6 +371,8 @@ func TestSQLiteMessageBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var blocks []string
+	read := map[string][]any{} // each chat's message arrays, block after block
+	prevLast := map[string]int64{}
 	for rows.Next() {
 		var chatID, text string
 		var first, last int64
@@ -355,29 +384,45 @@ func TestSQLiteMessageBlocks(t *testing.T) {
 		if !valid {
 			t.Errorf("block %s %d-%d is not valid JSONB", chatID, first, last)
 		}
-		var elems [][]any
+		if first <= prevLast[chatID] {
+			t.Errorf("block %s %d-%d overlaps the one before, which ends at %d", chatID, first, last, prevLast[chatID])
+		}
+		prevLast[chatID] = last
+		var elems []any
 		if err := json.Unmarshal([]byte(text), &elems); err != nil {
-			t.Fatalf("block %s %d-%d renders as %q: %v", chatID, first, last, text, err)
+			t.Fatalf("block %s %d-%d renders as %.200q: %v", chatID, first, last, text, err)
 		}
-		m := msg(chatID, first)
-		wantFirst := []any{float64(m.Seq), m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID, float64(created.UnixMilli())}
-		if len(elems) != int(last-first+1) || !reflect.DeepEqual(elems[0], wantFirst) {
-			t.Errorf("block %s %d-%d holds %v, want %d messages starting with %v", chatID, first, last, elems, last-first+1, wantFirst)
-		}
+		read[chatID] = append(read[chatID], elems...)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"c1 1-10", "c1 11-12", "c2 1-10", "c3 1-10"}; !reflect.DeepEqual(blocks, want) {
+	want := []string{"big 1-2", "big 3-4", "big 5-5", "c1 1-10", "c1 11-12", "c2 1-10", "gap 1-2", "gap 3-3", "gap 5-6",
+		"inside 1-5", "inside 6-7", "long 1-256", "long 257-512", "long 513-600"}
+	if !reflect.DeepEqual(blocks, want) {
 		t.Fatalf("blocks = %q, want %q", blocks, want)
 	}
+	for chatID, elems := range read {
+		ms, err := s.Messages(t.Context(), chatID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantElems []any
+		for _, m := range ms {
+			wantElems = append(wantElems, []any{float64(m.Seq), m.Kind, m.AuthorID, m.AuthorName, m.Text, m.ClientSideID,
+				float64(m.CreatedAt.UnixMilli())})
+		}
+		if !reflect.DeepEqual(elems, wantElems) {
+			t.Errorf("the blocks of %s hold, in order,\n%.300v\nMessages returns\n%.300v", chatID, elems, wantElems)
+		}
+	}
 
-	got, err := s.Messages(t.Context(), "c1", 0, 0)
+	got, err := s.Messages(t.Context(), "inside", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	view, err := db.Query(`SELECT id, chat_id, seq, kind, author_id, author_name, text, client_side_id, created_at
-		FROM messages WHERE chat_id = 'c1' ORDER BY seq`)
+		FROM messages WHERE chat_id = 'inside' ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +437,7 @@ func TestSQLiteMessageBlocks(t *testing.T) {
 		m.CreatedAt = time.UnixMilli(ms).UTC()
 		viewed = append(viewed, m)
 	}
-	if len(got) != 12 || !reflect.DeepEqual(viewed, got) {
+	if len(got) != 7 || !reflect.DeepEqual(viewed, got) {
 		t.Fatalf("the messages view reads\n%+v\nMessages returns\n%+v", viewed, got)
 	}
 }

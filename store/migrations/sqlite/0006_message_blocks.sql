@@ -1,5 +1,5 @@
--- A chat's messages are kept in blocks: one row holds the messages of one
--- chat that one transaction wrote, as a JSONB array of
+-- A chat's messages are kept in blocks: a row holds up to 256 messages of
+-- one chat that one transaction wrote, as a JSONB array of
 -- [seq, kind, author_id, author_name, text, client_side_id, created_at].
 -- The journal's applier writes thousands of messages a transaction across
 -- a few hundred chats; a row and a key entry per message put each at a
@@ -7,9 +7,9 @@
 -- most of what copying a message into the database cost. A block costs one
 -- key entry for all of a chat's messages in the transaction.
 --
--- A block covers first_seq..last_seq. Each seq of a chat is stored once;
--- blocks of one chat may interleave only when a message came after a later
--- one (last_seq is then a seq no other block holds, so it stays a key).
+-- A block covers first_seq..last_seq, and the ranges of a chat's blocks do
+-- not overlap. The store keeps each seq of a chat once and keeps the
+-- ranges apart (store/sqlite_blocks.go); the key holds last_seq only.
 CREATE TABLE message_blocks (
     chat_id    TEXT NOT NULL,
     first_seq  INTEGER NOT NULL,
