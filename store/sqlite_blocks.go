@@ -71,7 +71,7 @@ func (mb *messageBlocks) add(m *Message) {
 	mb.chats[i].ms = append(mb.chats[i].ms, m)
 }
 
-// writeMessages writes the messages gathered in the batch, a block a chat.
+// writeMessages writes the messages gathered in the batch, chat by chat.
 func (b *sqliteBatch) writeMessages() error {
 	for i := range b.blocks.chats {
 		if err := b.writeChat(b.blocks.chats[i].chatID, b.blocks.chats[i].ms); err != nil {
