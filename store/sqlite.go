@@ -382,6 +382,7 @@ type sqliteBatch struct {
 	ctx    context.Context
 	st     *sqliteStmts
 	args   [13]driver.NamedValue // as many as the widest statement (stUpsertChat) binds
+	row    [5]driver.Value       // a row read by a statement, as wide as stStoredMessages reads
 	blocks messageBlocks         // the messages, written after the other changes
 	yield  bool                  // let other goroutines run now and then
 	since  int                   // changes written since the last yield
@@ -405,7 +406,7 @@ func (b *sqliteBatch) int(stmt int, vals ...any) (int64, error) {
 		return 0, err
 	}
 	defer rows.Close()
-	dest := make([]driver.Value, 1)
+	dest := b.row[:1]
 	if err := rows.Next(dest); err != nil {
 		return 0, err
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"cmp"
-	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,7 +141,7 @@ func (b *sqliteBatch) unstored(chatID string, ms []*Message) ([]*Message, error)
 	}
 	defer rows.Close()
 	stored := map[int64][4]string{}
-	row := make([]driver.Value, 5)
+	row := b.row[:5]
 	for {
 		if err := rows.Next(row); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -204,7 +203,7 @@ func (b *sqliteBatch) insertBlock(chatID string, ms []*Message) error {
 	b.blocks.buf = appendMessageBlock(b.blocks.buf[:0], ms)
 	first, last := ms[0].Seq, ms[len(ms)-1].Seq
 	if _, err := b.exec(stInsertBlock, chatID, first, last, b.blocks.buf); err != nil {
-		return fmt.Errorf("store: apply: %s: %w", describeRun(ms), err)
+		return fmt.Errorf("store: apply: %s: %w", describeMessages(ms[0], ms[len(ms)-1]), err)
 	}
 	b.wrote(len(ms))
 	return nil
@@ -223,18 +222,10 @@ func (b *sqliteBatch) insertLate(chatID string, m *Message) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("store: apply: %s: %w", describeRun([]*Message{m}), err)
+		return fmt.Errorf("store: apply: %s: %w", describeMessages(m, m), err)
 	}
 	b.wrote(1)
 	return nil
-}
-
-// describeRun names messages for an error message.
-func describeRun(ms []*Message) string {
-	if len(ms) == 1 {
-		return fmt.Sprintf("message %q", ms[0].ID)
-	}
-	return fmt.Sprintf("messages %q … %q", ms[0].ID, ms[len(ms)-1].ID)
 }
 
 // appendMessageBlock appends the JSONB array of ms to dst.

@@ -230,7 +230,7 @@ func errSeqTaken(m *Message) error {
 // messages.
 func describe(cs []Change) string {
 	if len(cs) > 1 {
-		return fmt.Sprintf("messages %q … %q", cs[0].Message.ID, cs[len(cs)-1].Message.ID)
+		return describeMessages(cs[0].Message, cs[len(cs)-1].Message)
 	}
 	switch c := &cs[0]; {
 	case c.Visitor != nil:
@@ -238,13 +238,21 @@ func describe(cs []Change) string {
 	case c.Chat != nil:
 		return fmt.Sprintf("chat %q", c.Chat.ID)
 	case c.Message != nil:
-		return fmt.Sprintf("message %q", c.Message.ID)
+		return describeMessages(c.Message, c.Message)
 	case c.Operator != nil:
 		return fmt.Sprintf("operator %q", c.Operator.OperatorID)
 	case c.Read != nil:
 		return fmt.Sprintf("read marker %q/%s", c.Read.ChatID, c.Read.Side)
 	}
 	return "empty change"
+}
+
+// describeMessages names the run of messages from first to last.
+func describeMessages(first, last *Message) string {
+	if first == last {
+		return fmt.Sprintf("message %q", first.ID)
+	}
+	return fmt.Sprintf("messages %q … %q", first.ID, last.ID)
 }
 
 // validate checks the shape of a batch before anything is written.
