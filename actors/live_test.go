@@ -53,6 +53,11 @@ func TestStraightSendsRacePassivation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for i := range vs {
+		// A message sent before the chat reaches alice comes to her inside
+		// the chat, not as a message item: start once every chat is hers.
+		op.waitItem(objChat, fmt.Sprintf("v%d start", i))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, visitors)
 	for i, v := range vs {
