@@ -126,7 +126,7 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	l := newLimiter(10, 20)
 	now := time.Unix(1000, 0)
 	for i := range 400_000 {
-		l.allow("k"+itoa(i), now)
+		l.allow([]byte("k"+itoa(i)), now)
 	}
 	if n := l.size(); n > limiterShards*limiterShardCap {
 		t.Fatalf("%d buckets held", n)
@@ -134,21 +134,21 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	// Buckets idle long enough to refill are forgotten.
 	later := now.Add(3 * time.Second)
 	for i := range 400_000 {
-		l.allow("n"+itoa(i), later)
+		l.allow([]byte("n"+itoa(i)), later)
 	}
 	l2 := newLimiter(10, 20)
 	for i := range 50_000 {
-		l2.allow("a"+itoa(i), now)
+		l2.allow([]byte("a"+itoa(i)), now)
 	}
 	for i := range 50_000 {
-		l2.allow("b"+itoa(i), now.Add(3*time.Second))
+		l2.allow([]byte("b"+itoa(i)), now.Add(3*time.Second))
 	}
 	if n := l2.size(); n > 75_000 {
 		t.Fatalf("idle buckets kept: %d", n)
 	}
 	// A bucket refills at the rate.
 	l3 := newLimiter(1, 1)
-	if !l3.allow("x", now) || l3.allow("x", now) || !l3.allow("x", now.Add(time.Second)) {
+	if !l3.allow([]byte("x"), now) || l3.allow([]byte("x"), now) || !l3.allow([]byte("x"), now.Add(time.Second)) {
 		t.Fatal("bucket arithmetic")
 	}
 }

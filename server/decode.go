@@ -233,7 +233,13 @@ func decodeVisitorAction(get params) (*actors.VisitorRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	action, err := value(get, "action", kindID, true)
+	return decodeVisitorActionOf(auth, get)
+}
+
+// decodeVisitorActionOf is decodeVisitorAction for a request whose auth was
+// decoded already.
+func decodeVisitorActionOf(auth actors.VisitorAuth, get params) (*actors.VisitorRequest, error) {
+	action, err := visitorActionName(get)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +290,28 @@ func decodeVisitorAction(get params) (*actors.VisitorRequest, error) {
 		return nil, e.err
 	}
 	return req, nil
+}
+
+// visitorActionName returns the action parameter; the actions chatnode
+// knows are returned as their constants, without a copy.
+func visitorActionName(get params) (string, error) {
+	if b, ok := get("action"); ok {
+		switch string(b) {
+		case actors.ActMessage:
+			return actors.ActMessage, nil
+		case actors.ActVisitorTyping:
+			return actors.ActVisitorTyping, nil
+		case actors.ActReadByVisitor:
+			return actors.ActReadByVisitor, nil
+		case actors.ActStart:
+			return actors.ActStart, nil
+		case actors.ActClose:
+			return actors.ActClose, nil
+		case actors.ActRate:
+			return actors.ActRate, nil
+		}
+	}
+	return value(get, "action", kindID, true)
 }
 
 // historyQuery is a decoded history request.

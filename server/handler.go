@@ -126,8 +126,11 @@ func bodyParams(ctx *fasthttp.RequestCtx) params {
 }
 
 // Rate-limit keys.
-func visitorKey(a actors.VisitorAuth) string { return "v\x00" + a.PageID + "\x00" + a.AuthToken }
-func operatorKey(token string) string        { return "o\x00" + token }
+func visitorKey(buf []byte, a actors.VisitorAuth) []byte {
+	return append(append(append(append(buf, 'v', 0), a.PageID...), 0), a.AuthToken...)
+}
+
+func operatorKey(buf []byte, token string) []byte { return append(append(buf, 'o', 0), token...) }
 
 const contentTypeJSON = "application/json; charset=utf-8"
 

@@ -8,7 +8,7 @@ import (
 
 // operatorLogin serves /l/o/login. The password is read from the body only.
 func (s *Server) operatorLogin(ctx *fasthttp.RequestCtx) {
-	if !s.allow(ctx, s.clientIP(ctx)) {
+	if !s.allow(ctx, s.clientIP(make([]byte, 0, 32), ctx)) {
 		return
 	}
 	login, password, err := decodeLogin(bodyParams(ctx))
@@ -135,5 +135,5 @@ func (s *Server) operatorToken(ctx *fasthttp.RequestCtx, get params) (string, bo
 		s.writeError(ctx, err)
 		return "", false
 	}
-	return tok, s.allow(ctx, operatorKey(tok))
+	return tok, s.allow(ctx, operatorKey(make([]byte, 0, 128), tok))
 }

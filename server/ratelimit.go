@@ -25,7 +25,7 @@ const (
 
 type limiterShard struct {
 	mu      sync.Mutex
-	buckets map[string]bucket
+	buckets map[string]*bucket
 	sweepAt int // sweep when the map grows to this size
 }
 
@@ -50,28 +50,30 @@ func newLimiter(rate float64, burst int) *limiter {
 		seed:  maphash.MakeSeed(),
 	}
 	for i := range l.shards {
-		l.shards[i].buckets = make(map[string]bucket)
+		l.shards[i].buckets = make(map[string]*bucket)
 		l.shards[i].sweepAt = 256
 	}
 	return l
 }
 
 // allow takes a token from key's bucket at now and reports whether there
-// was one.
-func (l *limiter) allow(key string, now time.Time) bool {
+// was one. A key seen before costs no allocation: the bucket is found by
+// the key's bytes and changed in place.
+func (l *limiter) allow(key []byte, now time.Time) bool {
 	if l == nil {
 		return true
 	}
 	t := now.UnixNano()
-	sh := &l.shards[maphash.String(l.seed, key)%limiterShards]
+	sh := &l.shards[maphash.Bytes(l.seed, key)%limiterShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	b, ok := sh.buckets[key]
+	b, ok := sh.buckets[string(key)]
 	if !ok {
 		if len(sh.buckets) >= sh.sweepAt {
 			l.sweep(sh, t)
 		}
-		b = bucket{tokens: l.burst, last: t}
+		b = &bucket{tokens: l.burst, last: t}
+		sh.buckets[string(key)] = b
 	} else if d := t - b.last; d > 0 {
 		b.tokens += float64(d) / float64(time.Second) * l.rate
 		if b.tokens > l.burst {
@@ -80,11 +82,9 @@ func (l *limiter) allow(key string, now time.Time) bool {
 		b.last = t
 	}
 	if b.tokens < 1 {
-		sh.buckets[key] = b
 		return false
 	}
 	b.tokens--
-	sh.buckets[key] = b
 	return true
 }
 

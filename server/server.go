@@ -314,7 +314,7 @@ var routeNames = func() map[string]string {
 }()
 
 // allow applies the rate limit to key, answering 429 when it is over.
-func (s *Server) allow(ctx *fasthttp.RequestCtx, key string) bool {
+func (s *Server) allow(ctx *fasthttp.RequestCtx, key []byte) bool {
 	if s.limiter.allow(key, time.Now()) {
 		return true
 	}
@@ -324,13 +324,14 @@ func (s *Server) allow(ctx *fasthttp.RequestCtx, key string) bool {
 }
 
 // clientIP returns the client's address as a rate-limit key.
-func (s *Server) clientIP(ctx *fasthttp.RequestCtx) string {
+func (s *Server) clientIP(buf []byte, ctx *fasthttp.RequestCtx) []byte {
+	buf = append(buf, "ip\x00"...)
 	if s.opts.ClientIPHeader != "" {
 		if v := ctx.Request.Header.Peek(s.opts.ClientIPHeader); len(v) > 0 && len(v) <= 64 {
-			return "ip\x00" + string(v)
+			return append(buf, v...)
 		}
 	}
-	return "ip\x00" + string(ctx.RemoteIP())
+	return append(buf, ctx.RemoteIP()...)
 }
 
 // fasthttpLogger sends fasthttp's own messages, mostly about clients that

@@ -15,7 +15,7 @@ const webimHistoryRevision = "1"
 // visitorInit serves /l/v/m/init, and /l/v/m/delta?event=init as Webim's
 // Android SDK sends it.
 func (s *Server) visitorInit(ctx *fasthttp.RequestCtx, get params) {
-	if !s.allow(ctx, s.clientIP(ctx)) {
+	if !s.allow(ctx, s.clientIP(make([]byte, 0, 32), ctx)) {
 		return
 	}
 	req, err := decodeInit(get)
@@ -66,11 +66,11 @@ func (s *Server) visitorDelta(ctx *fasthttp.RequestCtx) {
 // visitorAction serves /l/v/m/action.
 func (s *Server) visitorAction(ctx *fasthttp.RequestCtx) {
 	get := formParams(ctx)
-	_, ok := s.visitorAuth(ctx, get, s.writeError)
+	auth, ok := s.visitorAuth(ctx, get, s.writeError)
 	if !ok {
 		return
 	}
-	req, err := decodeVisitorAction(get)
+	req, err := decodeVisitorActionOf(auth, get)
 	if err != nil {
 		s.writeError(ctx, err)
 		return
@@ -145,5 +145,5 @@ func (s *Server) visitorAuth(ctx *fasthttp.RequestCtx, get params, writeErr func
 		writeErr(ctx, err)
 		return auth, false
 	}
-	return auth, s.allow(ctx, visitorKey(auth))
+	return auth, s.allow(ctx, visitorKey(make([]byte, 0, 128), auth))
 }

@@ -23,6 +23,10 @@ const (
 	sideOperator
 )
 
+// maxSpareQueue is the largest emptied queue a socket keeps for reuse; a
+// queue grown by a burst past it is left to the collector.
+const maxSpareQueue = 64
+
 // Socket timings.
 const (
 	attachGrace = 15 * time.Second // from a subscription to the upgraded connection
@@ -45,9 +49,10 @@ type wsConn struct {
 	mu       sync.Mutex
 	conn     *websocket.Conn // nil until the upgrade completes
 	queue    []*actors.Update
-	writing  bool // a writer goroutine is draining the queue
-	ping     bool // a ping is due
-	overflow bool // the queue overflowed: the socket is being closed
+	spare    []*actors.Update // an emptied queue kept for the next updates
+	writing  bool             // a writer goroutine is draining the queue
+	ping     bool             // a ping is due
+	overflow bool             // the queue overflowed: the socket is being closed
 	closed   bool
 	cancel   func()      // ends the subscription
 	timer    *time.Timer // before attach: the attach deadline; after: pings
@@ -68,7 +73,7 @@ func (c *wsConn) Push(u *actors.Update) bool {
 	}
 	if len(c.queue) >= c.limit {
 		c.overflow = true
-		c.queue = nil
+		c.queue, c.spare = nil, nil
 		c.mu.Unlock()
 		c.s.slowConsumers.Add(1)
 		go c.finish(CloseSlowConsumer, reasonSlowConsumer)
@@ -91,16 +96,25 @@ func (c *wsConn) kickLocked() {
 }
 
 // drain writes the queued updates and due pings until there are none.
+//
+// The queue it takes is handed back empty as the next queue, so that a
+// socket with a steady flow of updates queues them without allocating.
 func (c *wsConn) drain() {
+	var written []*actors.Update
 	for {
 		c.mu.Lock()
+		if written != nil && c.spare == nil && cap(written) <= maxSpareQueue {
+			clear(written)
+			c.spare = written[:0]
+		}
 		batch, ping := c.queue, c.ping
 		if c.closed || len(batch) == 0 && !ping {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
-		c.queue, c.ping = nil, false
+		c.queue, c.spare, c.ping = c.spare, nil, false
+		written = batch
 		conn := c.conn
 		c.mu.Unlock()
 
@@ -245,7 +259,7 @@ func (c *wsConn) finish(code int, reason string) {
 		return
 	}
 	c.closed = true
-	c.queue = nil
+	c.queue, c.spare = nil, nil
 	conn, cancel, timer := c.conn, c.cancel, c.timer
 	if conn == nil {
 		c.pendingCode, c.pendingReason = code, reason
