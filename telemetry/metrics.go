@@ -57,6 +57,7 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpSeconds  *prometheus.HistogramVec
 	routes       labelValues
+	httpSeries   sync.Map // httpKey → *httpSeries
 
 	storeSeconds prometheus.Histogram
 	storeWrites  prometheus.Counter

@@ -192,6 +192,30 @@ func (m *Metrics) StoreBatch(n int, d time.Duration) {
 // pattern (for example "/l/v/m/action"), never the raw path.
 func (m *Metrics) HTTPRequest(route string, status int, d time.Duration) {
 	route = m.routes.get(route)
-	m.httpRequests.WithLabelValues(route, statusLabel(status)).Inc()
-	m.httpSeconds.WithLabelValues(route).Observe(d.Seconds())
+	key := httpKey{route, status}
+	v, ok := m.httpSeries.Load(key)
+	if !ok {
+		v, _ = m.httpSeries.LoadOrStore(key, &httpSeries{
+			requests: m.httpRequests.WithLabelValues(route, statusLabel(status)),
+			seconds:  m.httpSeconds.WithLabelValues(route),
+		})
+	}
+	sr := v.(*httpSeries)
+	sr.requests.Inc()
+	sr.seconds.Observe(d.Seconds())
+}
+
+// httpKey names the series of one route and status. Routes are bounded
+// by labelValues and statuses by HTTP, so the series kept are too.
+type httpKey struct {
+	route  string
+	status int
+}
+
+// httpSeries is the request counter and duration histogram of an httpKey,
+// looked up once: finding them by label values on every request cost more
+// than the rest of the request's metrics.
+type httpSeries struct {
+	requests prometheus.Counter
+	seconds  prometheus.Observer
 }

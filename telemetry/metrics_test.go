@@ -245,3 +245,11 @@ func TestMailboxKinds(t *testing.T) {
 	waitSample(t, m, 0, "chatnode_actor_mailbox_depth", "kind=bridge")
 	waitSample(t, m, 1, "chatnode_actors_live", "kind=bridge")
 }
+
+func BenchmarkHTTPRequest(b *testing.B) {
+	m := telemetry.NewMetrics("bench", "standalone")
+	b.ReportAllocs()
+	for b.Loop() {
+		m.HTTPRequest("/l/v/m/action", 200, time.Millisecond)
+	}
+}
