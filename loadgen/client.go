@@ -150,7 +150,13 @@ func do(c *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, 
 
 // dialWS opens a WebSocket to path with query q.
 func (e *endpoint) dialWS(ctx context.Context, path string, q *fasthttp.Args) (*websocket.Conn, answer, error) {
-	conn, resp, err := e.ws.DialContext(ctx, e.wsBase+path+"?"+string(q.QueryString()), nil)
+	return dialWith(ctx, e.ws, e.wsBase+path+"?"+string(q.QueryString()))
+}
+
+// dialWith opens a WebSocket to url with d; a refused handshake's status
+// and the start of its body are in the answer.
+func dialWith(ctx context.Context, d *websocket.Dialer, url string) (*websocket.Conn, answer, error) {
+	conn, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		var a answer
 		if resp != nil {

@@ -16,6 +16,10 @@
 // for it is a duplicate. Latency runs from the start of the send to the
 // arrival of that frame.
 //
+// The plain WebSockets of a chat run are read by one goroutine, a wsLoop
+// over an epoll instance of its own, so that the load generator spends
+// little of the processor time it shares with the node on wake-ups.
+//
 // Run is the entry point; ParseFlags builds Options from a command line.
 // A run stops by itself: after the setup timeout, the duration and the
 // drain, whatever the node does. Only loopback hosts are accepted unless

@@ -21,6 +21,7 @@ import (
 // it wrote, so that tests can hold the report to it.
 type fakeNode struct {
 	dropEvery, dupEvery int
+	kickAt              int // at this accepted message, every operator socket is closed (0: never)
 
 	mu        sync.Mutex
 	opSockets map[int64]*fakeSocket
@@ -44,9 +45,10 @@ type fakeVisitor struct {
 // as its handshake completes, before the server side has the connection);
 // send waits for the connection.
 type fakeSocket struct {
-	attached chan struct{}
-	mu       sync.Mutex
-	conn     *websocket.Conn
+	attached  chan struct{}
+	connected bool // a client asked for it; under fakeNode.mu
+	mu        sync.Mutex
+	conn      *websocket.Conn
 }
 
 func newFakeSocket() *fakeSocket { return &fakeSocket{attached: make(chan struct{})} }
@@ -58,16 +60,26 @@ func (s *fakeSocket) attach(conn *websocket.Conn) {
 	close(s.attached)
 }
 
-func (s *fakeSocket) send(v any) {
+// send writes v and reports whether it was written.
+func (s *fakeSocket) send(v any) bool {
 	b, _ := json.Marshal(v)
 	select {
 	case <-s.attached:
 	case <-time.After(5 * time.Second):
-		return
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_ = s.conn.WriteMessage(websocket.TextMessage, b)
+	return s.conn.WriteMessage(websocket.TextMessage, b) == nil
+}
+
+// kick closes the socket with 1001 going-away once it is connected.
+func (s *fakeSocket) kick() {
+	<-s.attached
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1001, "going-away"), time.Now().Add(time.Second))
+	s.conn.Close()
 }
 
 func startFake(t *testing.T, dropEvery, dupEvery int) (*fakeNode, string) {
@@ -117,6 +129,11 @@ func (f *fakeNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseInt(strings.TrimPrefix(r.FormValue("auth-token"), "t-"), 10, 64)
 		f.mu.Lock()
 		s := f.opSockets[id]
+		if s.connected {
+			s = newFakeSocket() // the operator came back after a kick
+			f.opSockets[id] = s
+		}
+		s.connected = true
 		f.mu.Unlock()
 		conn, err := fakeUpgrader.Upgrade(w, r, nil)
 		if err != nil {
@@ -186,12 +203,30 @@ func (f *fakeNode) visitorAction(r *http.Request) {
 		case f.dupEvery > 0 && n%f.dupEvery == 0:
 			copies = 2
 		}
-		f.written[csid] += copies
 		op := f.opSockets[v.op]
-		f.mu.Unlock()
-		for range copies {
-			op.send(deltas(delta("CHAT_MESSAGE", "add", csid, map[string]any{"clientSideId": csid, "chatId": v.chat, "kind": "visitor"})))
+		var kick []*fakeSocket
+		if n == f.kickAt {
+			for _, s := range f.opSockets {
+				kick = append(kick, s)
+			}
 		}
+		f.mu.Unlock()
+		for _, s := range kick {
+			s.kick()
+		}
+		written := 0
+		for range copies {
+			if op.send(deltas(delta("CHAT_MESSAGE", "add", csid, map[string]any{"clientSideId": csid, "chatId": v.chat, "kind": "visitor"}))) {
+				written++
+			}
+		}
+		f.mu.Lock()
+		// A copy written to a socket already kicked is not written.
+		f.written[csid] += written
+		if copies > 0 && written == 0 {
+			f.dropped++
+		}
+		f.mu.Unlock()
 		return
 	}
 	f.mu.Unlock()
@@ -261,6 +296,36 @@ func TestDeliveredCountsOnlyFramesReceived(t *testing.T) {
 	}
 	if rep.OK || len(rep.Problems) == 0 {
 		t.Errorf("a lossy run reported ok: %v", rep.Problems)
+	}
+}
+
+// TestOperatorsReconnectAfterTheirSocketsEnd has the node close every
+// operator socket in the middle of the run: the operators connect again,
+// the end is reported as a failure with the close code, and what the node
+// wrote after is delivered and counted exactly.
+func TestOperatorsReconnectAfterTheirSocketsEnd(t *testing.T) {
+	f, url := startFake(t, 0, 0)
+	f.kickAt = 100
+	o := fakeOptions(url)
+	o.Duration = 2 * time.Second
+	rep, err := Run(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct, _, dropped, accepted := f.frames()
+	m := rep.Messages
+	t.Logf("failures %v; fake wrote %d distinct, lost %d of %d; report %+v", rep.Failures, distinct, dropped, accepted, m)
+	if accepted < 2*f.kickAt {
+		t.Fatalf("the run was too small to test anything: %d accepted", accepted)
+	}
+	if got := rep.Failures["operator-ws: closed-1001-going-away"]; got != uint64(o.Operators) {
+		t.Errorf("%d operator socket ends reported, want %d: %v", got, o.Operators, rep.Failures)
+	}
+	if m.Delivered != uint64(distinct) || m.Undelivered != uint64(dropped) {
+		t.Errorf("delivered %d, undelivered %d; the node wrote %d and lost %d", m.Delivered, m.Undelivered, distinct, dropped)
+	}
+	if m.Delivered < uint64(accepted)-uint64(f.kickAt) {
+		t.Errorf("only %d of %d messages delivered: the operators did not come back", m.Delivered, accepted)
 	}
 }
 

@@ -25,9 +25,10 @@ type operator struct {
 	id     int64
 	online bool // set up in chat mode; written before visitors start
 
-	mu   sync.Mutex
-	conn *websocket.Conn
-	rev  int64 // the last revision read; only the reader touches it
+	mu     sync.Mutex
+	conn   *websocket.Conn
+	stream *wsStream // the socket, when the run's wsLoop reads it
+	rev    int64     // the last revision read; only the reader touches it
 
 	// Frames of this run's visitor messages read on the socket, duplicates
 	// included: what "delivered" may never exceed.
@@ -42,7 +43,9 @@ func (o *operator) setup(ctx context.Context) error {
 	if err := o.connect(ctx, 0); err != nil {
 		return err
 	}
-	go o.read()
+	if o.r.loopFor(o.ep) == nil {
+		go o.read()
+	}
 	args := fasthttp.AcquireArgs()
 	defer fasthttp.ReleaseArgs(args)
 	args.Set("auth-token", o.token)
@@ -58,6 +61,9 @@ func (o *operator) connect(ctx context.Context, since int64) error {
 	defer fasthttp.ReleaseArgs(q)
 	q.Set("auth-token", o.token)
 	q.Set("since", strconv.FormatInt(since, 10))
+	if l := o.r.loopFor(o.ep); l != nil {
+		return o.connectLoop(ctx, l, q)
+	}
 	conn, err := o.r.dialWS(ctx, "operator-ws", o.ep, "/ws/o/delta", q)
 	if err != nil {
 		return err
@@ -75,6 +81,60 @@ func (o *operator) connect(ctx context.Context, since int64) error {
 	o.mu.Unlock()
 	o.handle(data, now)
 	return nil
+}
+
+// connectLoop is connect for a socket the run's wsLoop reads: it waits
+// for the socket's first frame before it returns.
+func (o *operator) connectLoop(ctx context.Context, l *wsLoop, q *fasthttp.Args) error {
+	conn, leftover, err := o.r.dialLoopWS(ctx, "operator-ws", o.ep, "/ws/o/delta", q)
+	if err != nil {
+		return err
+	}
+	first := make(chan struct{})
+	early := make(chan string, 1)
+	got := false // frames of one socket come one at a time, in order
+	s, err := l.add(conn, leftover, func(data []byte, now time.Time) {
+		o.handle(data, now)
+		if !got {
+			got = true
+			close(first)
+		}
+	}, func(reason string) {
+		// The loop calls this after the socket's last frame was handled.
+		select {
+		case <-first:
+			o.wsEnded(reason)
+		default:
+			early <- reason
+		}
+	})
+	if err != nil {
+		return o.r.fail("operator-ws", netReason(err))
+	}
+	timeout := time.NewTimer(o.r.o.RequestTimeout)
+	defer timeout.Stop()
+	select {
+	case <-first:
+	case reason := <-early:
+		return o.r.fail("operator-ws", reason)
+	case <-timeout.C:
+		l.remove(s)
+		return o.r.fail("operator-ws", "timeout")
+	}
+	o.mu.Lock()
+	o.stream = s
+	o.mu.Unlock()
+	return nil
+}
+
+// wsEnded is the end of a socket the run's wsLoop read: the operator
+// connects again from the last revision.
+func (o *operator) wsEnded(reason string) {
+	if o.r.stopping.Load() {
+		return
+	}
+	o.r.fail("operator-ws", reason)
+	o.reconnect()
 }
 
 // read reads frames until the run stops, reconnecting from the last
@@ -153,9 +213,13 @@ func (o *operator) goOffline() {
 // close ends the socket.
 func (o *operator) close() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.conn != nil {
-		o.conn.Close()
+	conn, s := o.conn, o.stream
+	o.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if s != nil {
+		o.r.loop.remove(s)
 	}
 }
 

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -37,21 +38,48 @@ func (r *runner) retry(ctx context.Context, stage string, call func() (answer, e
 // dialWS opens a WebSocket, again after a pause while the node answers
 // 429 or 503.
 func (r *runner) dialWS(ctx context.Context, stage string, ep *endpoint, path string, q *fasthttp.Args) (*websocket.Conn, error) {
+	var conn *websocket.Conn
+	err := r.redial(ctx, stage, func() (answer, error) {
+		var a answer
+		var err error
+		conn, a, err = ep.dialWS(ctx, path, q)
+		return a, err
+	})
+	return conn, err
+}
+
+// dialLoopWS is dialWS for a socket the run's wsLoop is to read: it
+// returns the connection and what was read past the handshake.
+func (r *runner) dialLoopWS(ctx context.Context, stage string, ep *endpoint, path string, q *fasthttp.Args) (net.Conn, []byte, error) {
+	var conn net.Conn
+	var leftover []byte
+	err := r.redial(ctx, stage, func() (answer, error) {
+		var a answer
+		var err error
+		conn, leftover, a, err = ep.dialLoopWS(ctx, path, q.QueryString())
+		return a, err
+	})
+	return conn, leftover, err
+}
+
+// redial calls dial until it succeeds, again after a pause while the node
+// answers 429 or 503.
+func (r *runner) redial(ctx context.Context, stage string, dial func() (answer, error)) error {
 	wait := 50 * time.Millisecond
 	for {
-		conn, a, err := ep.dialWS(ctx, path, q)
+		a, err := dial()
 		if err == nil {
-			return conn, nil
+			return nil
 		}
 		reason := netReason(err)
 		if a.status != 0 {
 			reason = a.reason()
 		}
 		if !a.retryable() || r.stopping.Load() {
-			return nil, r.fail(stage, reason)
+			return r.fail(stage, reason)
 		}
 		if err := r.pause(ctx, stage, reason, &wait); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }

@@ -33,6 +33,8 @@ type runner struct {
 	nReady    atomic.Int64
 	readyCh   chan *visitor
 
+	loop *wsLoop // reads the plain WebSockets; nil: a goroutine reads each
+
 	replyJobs chan replyJob
 	replyBusy atomic.Int64 // queued or being sent
 	replyStop chan struct{}
@@ -152,6 +154,11 @@ func (r *runner) runChat(ctx context.Context, progress io.Writer) *Report {
 	go r.mem.run(stopMem)
 	defer close(stopMem)
 
+	if l, err := newWSLoop(); err == nil {
+		r.loop = l
+	} else {
+		rep.Notes = append(rep.Notes, "WebSockets are read by a goroutine each: "+err.Error())
+	}
 	setupCtx, cancel := context.WithTimeout(ctx, o.SetupTimeout)
 	defer cancel()
 	r.setupOperators(setupCtx)
@@ -357,8 +364,20 @@ func (r *runner) stop() {
 	for _, op := range r.operators {
 		op.close()
 	}
+	if r.loop != nil {
+		r.loop.close()
+	}
 	r.pollConns.closeAll()
 	r.apiConns.closeAll()
+}
+
+// loopFor returns the loop that reads ep's WebSockets, or nil when each
+// needs a goroutine of its own (TLS, or no loop).
+func (r *runner) loopFor(ep *endpoint) *wsLoop {
+	if r.loop == nil || !strings.HasPrefix(ep.wsBase, "ws://") {
+		return nil
+	}
+	return r.loop
 }
 
 // offline sets the operators offline, as people logging off do, so that

@@ -36,8 +36,9 @@ type visitor struct {
 	chatID string
 	state  string
 
-	mu   sync.Mutex
-	conn *websocket.Conn
+	mu     sync.Mutex
+	conn   *websocket.Conn
+	stream *wsStream // the socket, when the run's wsLoop reads it
 }
 
 // setup inits the session, opens its stream and starts a chat. The
@@ -72,7 +73,9 @@ func (v *visitor) setup(ctx context.Context) error {
 		if err := v.connect(ctx); err != nil {
 			return err
 		}
-		go v.readWS()
+		if v.r.loopFor(v.ep) == nil {
+			go v.readWS()
+		}
 	} else {
 		go v.poll()
 	}
@@ -101,6 +104,20 @@ func (v *visitor) connect(ctx context.Context) error {
 	defer fasthttp.ReleaseArgs(q)
 	v.auth(q)
 	q.Set("since", strconv.FormatInt(v.rev, 10))
+	if l := v.r.loopFor(v.ep); l != nil {
+		conn, leftover, err := v.r.dialLoopWS(ctx, "visitor-ws", v.ep, "/ws/v/delta", q)
+		if err != nil {
+			return err
+		}
+		s, err := l.add(conn, leftover, v.handle, v.wsEnded)
+		if err != nil {
+			return v.r.fail("visitor-ws", netReason(err))
+		}
+		v.mu.Lock()
+		v.stream = s
+		v.mu.Unlock()
+		return nil
+	}
 	conn, err := v.r.dialWS(ctx, "visitor-ws", v.ep, "/ws/v/delta", q)
 	if err != nil {
 		return err
@@ -109,6 +126,16 @@ func (v *visitor) connect(ctx context.Context) error {
 	v.conn = conn
 	v.mu.Unlock()
 	return nil
+}
+
+// wsEnded is the end of a socket the run's wsLoop read: the visitor
+// connects again from its last revision.
+func (v *visitor) wsEnded(reason string) {
+	if v.r.stopping.Load() {
+		return
+	}
+	v.r.fail("visitor-ws", reason)
+	v.reconnect()
 }
 
 // readWS reads the visitor's frames until the run stops, reconnecting when
@@ -359,8 +386,12 @@ func (v *visitor) closeChat() {
 // close ends the visitor's socket.
 func (v *visitor) close() {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.conn != nil {
-		v.conn.Close()
+	conn, s := v.conn, v.stream
+	v.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if s != nil {
+		v.r.loop.remove(s)
 	}
 }
