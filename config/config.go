@@ -106,6 +106,11 @@ type Config struct {
 	// FeedSize is the number of events kept per subscriber stream so that
 	// a client can resume (key feed_size, default 1024).
 	FeedSize int
+	// GCPercent is the garbage collector's target, Go's GOGC: the heap may
+	// grow by this percent of the live data before a collection (key
+	// gc_percent, default 200). A GOGC environment variable takes
+	// precedence.
+	GCPercent int
 	// RetentionDays is how long closed chats are kept; 0 keeps them forever
 	// (key retention_days, default 0).
 	RetentionDays int
@@ -251,6 +256,7 @@ func defaults() *Config {
 		RateLimit:             50,
 		RateBurst:             100,
 		FeedSize:              1024,
+		GCPercent:             200,
 		TraceSampleRatio:      1,
 		QueueViewSize:         100,
 	}

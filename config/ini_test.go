@@ -82,6 +82,8 @@ func TestBadINIValues(t *testing.T) {
 		{"rate_limit NaN", "rate_limit = NaN\n", []loc{{"main.ini", 1, "rate_limit"}}},
 		{"rate_burst", "rate_burst = 0\n", []loc{{"main.ini", 1, "rate_burst"}}},
 		{"feed_size", "feed_size = -5\n", []loc{{"main.ini", 1, "feed_size"}}},
+		{"gc_percent off", "gc_percent = -1\n", []loc{{"main.ini", 1, "gc_percent"}}},
+		{"gc_percent tiny", "gc_percent = 10\n", []loc{{"main.ini", 1, "gc_percent"}}},
 		{"retention_days", "retention_days = -1\n", []loc{{"main.ini", 1, "retention_days"}}},
 		{"otlp_endpoint", "otlp_endpoint = localhost:4318\n", []loc{{"main.ini", 1, "otlp_endpoint"}}},
 		{"trace_sample_ratio", "trace_sample_ratio = 1.5\n", []loc{{"main.ini", 1, "trace_sample_ratio"}}},

@@ -76,6 +76,7 @@ func keySpecs() []keySpec {
 		}},
 		{"rate_burst", func(c *Config, v string) string { return setInt(&c.RateBurst, v, 1, 1<<30) }},
 		{"feed_size", func(c *Config, v string) string { return setInt(&c.FeedSize, v, 1, 1<<24) }},
+		{"gc_percent", func(c *Config, v string) string { return setInt(&c.GCPercent, v, 25, 10000) }},
 		{"retention_days", func(c *Config, v string) string { return setInt(&c.RetentionDays, v, 0, 100*366) }},
 
 		{"auth_secret", func(c *Config, v string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -383,5 +384,33 @@ func (p *chatnodeProcess) kill(tb testing.TB) {
 	<-p.exited
 	if ws, ok := p.cmd.ProcessState.Sys().(interface{ Signaled() bool }); ok && !ws.Signaled() {
 		tb.Logf("chatnode exited with %s before SIGKILL", strconv.Quote(p.cmd.ProcessState.String()))
+	}
+}
+
+// TestGCPercent starts the binary with gc_percent set: the runtime reports
+// it, unless GOGC in the environment says otherwise.
+func TestGCPercent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the chatnode binary")
+	}
+	bin := buildChatnode(t)
+	for _, tc := range []struct{ env, want string }{{"", "300"}, {"150", "150"}} {
+		t.Setenv("GOGC", tc.env)
+		dir := t.TempDir()
+		p := startChatnode(t, bin, writeINI(t, dir, testKeys(filepath.Join(dir, "data")), "gc_percent", "300"))
+		resp, err := http.Get("http://" + p.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^go_gc_gogc_percent\{[^}]*\} (\S+)$`).FindSubmatch(body)
+		if m == nil || string(m[1]) != tc.want {
+			t.Errorf("GOGC=%q: go_gc_gogc_percent %q, want %s", tc.env, m, tc.want)
+		}
+		p.kill(t)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/chatnode/chatnode/config"
@@ -42,6 +43,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	m := node.NewMain(cfg, os.Stderr)
 	if err := m.Run(ctx); err != nil {
 		m.Logger.Error("chatnode failed to start", "err", err)
