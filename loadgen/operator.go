@@ -90,6 +90,24 @@ func (o *operator) connectLoop(ctx context.Context, l *wsLoop, q *fasthttp.Args)
 	if err != nil {
 		return err
 	}
+	// The first frame, an early end and the timeout race: whichever
+	// settles the connection first decides it, under mu.
+	const (
+		waiting = iota
+		connected
+		abandoned
+	)
+	var mu sync.Mutex
+	state := waiting
+	settle := func(to int) (was int) {
+		mu.Lock()
+		defer mu.Unlock()
+		was = state
+		if state == waiting {
+			state = to
+		}
+		return was
+	}
 	first := make(chan struct{})
 	early := make(chan string, 1)
 	got := false // frames of one socket come one at a time, in order
@@ -97,14 +115,16 @@ func (o *operator) connectLoop(ctx context.Context, l *wsLoop, q *fasthttp.Args)
 		o.handle(data, now)
 		if !got {
 			got = true
-			close(first)
+			if settle(connected) == waiting {
+				close(first)
+			}
 		}
 	}, func(reason string) {
 		// The loop calls this after the socket's last frame was handled.
-		select {
-		case <-first:
+		switch settle(abandoned) {
+		case connected:
 			o.wsEnded(reason)
-		default:
+		case waiting:
 			early <- reason
 		}
 	})
@@ -118,8 +138,10 @@ func (o *operator) connectLoop(ctx context.Context, l *wsLoop, q *fasthttp.Args)
 	case reason := <-early:
 		return o.r.fail("operator-ws", reason)
 	case <-timeout.C:
-		l.remove(s)
-		return o.r.fail("operator-ws", "timeout")
+		if settle(abandoned) != connected {
+			l.remove(s)
+			return o.r.fail("operator-ws", "timeout")
+		}
 	}
 	o.mu.Lock()
 	o.stream = s

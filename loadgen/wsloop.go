@@ -105,11 +105,10 @@ func (l *wsLoop) run() {
 					l.mu.Unlock()
 					return closed || err != nil
 				}
-				now := time.Now()
 				l.mu.Lock()
 				for i := range events[:n] {
 					if s := l.streams[int(events[i].Fd)]; s != nil {
-						l.readLocked(s, now)
+						l.readLocked(s)
 					}
 				}
 				closed := l.closed
@@ -121,6 +120,14 @@ func (l *wsLoop) run() {
 		})
 		l.mu.Lock()
 		closed := l.closed
+		if err != nil && !closed {
+			// The poller failed: nothing more would be read, so end
+			// every socket now rather than leave them silent.
+			l.closed = true
+			for _, s := range l.streams {
+				l.endLocked(s, netReason(err))
+			}
+		}
 		l.mu.Unlock()
 		if err != nil || closed {
 			return
@@ -128,9 +135,11 @@ func (l *wsLoop) run() {
 	}
 }
 
-// readLocked reads what one socket has and hands on its whole frames.
-func (l *wsLoop) readLocked(s *wsStream, now time.Time) {
+// readLocked reads what one socket has and hands on its whole frames,
+// timed at the read.
+func (l *wsLoop) readLocked(s *wsStream) {
 	n, err := syscall.Read(s.fd, l.buf)
+	now := time.Now()
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return
@@ -213,13 +222,15 @@ func (s *wsStream) parse(b []byte, now time.Time) (rest []byte, reason string) {
 				s.msg, s.inMsg = append(s.msg[:0], payload...), true
 			}
 		case 0x8: // close
+			// Answer with the same code, as a client does, if there is room.
+			writeControl(s.fd, maskedFrame(0x8, payload[:min(2, len(payload))]))
 			return nil, closeReason(payload)
 		case 0x9: // ping
 			if !fin || len(payload) > 125 {
 				return nil, "bad-frame"
 			}
-			if err := writeAll(s.fd, maskedFrame(0xA, payload)); err != nil {
-				return nil, netReason(err)
+			if reason := writeControl(s.fd, maskedFrame(0xA, payload)); reason != "" {
+				return nil, reason
 			}
 		case 0xA: // pong
 		default:
@@ -252,24 +263,21 @@ func maskedFrame(op byte, payload []byte) []byte {
 	return f
 }
 
-// writeAll writes b to the non-blocking descriptor fd, waiting briefly
-// for room; a control frame to a socket that has none is an error.
-func writeAll(fd int, b []byte) error {
-	for tries := 0; len(b) > 0; {
-		n, err := syscall.Write(fd, b)
-		if err == syscall.EAGAIN || err == syscall.EINTR {
-			if tries++; tries > 100 {
-				return os.ErrDeadlineExceeded
-			}
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
+// writeControl writes the control frame b to the non-blocking descriptor
+// fd without waiting and returns why the socket must end, or "". With no
+// room at all the frame is skipped (a peer that reads nothing misses no
+// answer); with room for only part of it the stream would be broken.
+func writeControl(fd int, b []byte) string {
+	n, err := syscall.Write(fd, b)
+	switch {
+	case err == syscall.EAGAIN:
+		return ""
+	case err != nil:
+		return netReason(err)
+	case n < len(b):
+		return "send-buffer-full"
 	}
-	return nil
+	return ""
 }
 
 // add takes over conn, a WebSocket whose handshake is done and of which

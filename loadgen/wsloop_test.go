@@ -251,6 +251,15 @@ func TestWSLoopReportsTheEnd(t *testing.T) {
 	if got := c.got(); len(got) != 1 || got[0] != "last" {
 		t.Fatalf("messages %q", got)
 	}
+	// The close was answered with the same code, masked.
+	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	echo := make([]byte, 8)
+	if _, err := io.ReadFull(server, echo); err != nil {
+		t.Fatal(err)
+	}
+	if echo[0] != 0x88 || echo[1] != 0x80|2 || binary.BigEndian.Uint16([]byte{echo[6] ^ echo[2], echo[7] ^ echo[3]}) != 1000 {
+		t.Fatalf("close answer % x", echo)
+	}
 
 	c2 := newCollect()
 	_, _, server2 := loopPair(t, nil, c2)

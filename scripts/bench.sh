@@ -55,7 +55,7 @@ forget() {
 # this script's own children are ever passed here, and each is forgotten
 # once reaped so that a reused pid is never signalled.
 stop_pid() {
-	local pid=$1 i
+	local pid=$1 i state
 	forget PIDS "$pid"
 	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
 	kill -TERM "$pid" 2>/dev/null
@@ -65,7 +65,10 @@ stop_pid() {
 		if [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]]; then break; fi
 		sleep 0.1
 	done
-	if kill -0 "$pid" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then
+	# No state: the process is gone (the shell may reap a child between
+	# the loop's check and this one).
+	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+	if [[ -n $state && $state != Z ]]; then
 		log "process $pid did not stop on SIGTERM; killing it"
 		kill -KILL "$pid" 2>/dev/null
 	fi
