@@ -25,7 +25,7 @@ type chatActor struct {
 	self     *actor.PID
 	c        *messages.Chat
 	seq      int64                          // the last seq given to a message
-	byClient map[messageKey]*pendingMessage // by clientKey(kind, client-side id)
+	byClient map[messageKey]*pendingMessage // by clientKey(kind, client-side id); nil once durable
 	w        writes
 	lastSeen time.Time
 	timer    *time.Timer
@@ -35,12 +35,13 @@ type chatActor struct {
 	retiring  retiring
 }
 
-// pendingMessage is a message by client-side id, with the requests waiting
-// for it to become durable.
+// pendingMessage holds the requests waiting for a message to become
+// durable. A durable message's entry in byClient is nil: a chat keeps an
+// entry for every message it holds, and nil ones cost the collector
+// nothing to scan.
 type pendingMessage struct {
-	msg     *messages.Message
-	durable bool
 	waiters []*actor.PID
+	first   [1]*actor.PID // waiters' storage while there is one
 }
 
 func newChatActor(h *Hub, id string) *chatActor {
@@ -143,7 +144,7 @@ func (a *chatActor) restore(c *messages.Chat) {
 			a.seq = m.Seq
 		}
 		if m.ClientSideId != "" {
-			a.byClient[clientKey(m.Kind, m.ClientSideId)] = &pendingMessage{msg: m, durable: true}
+			a.byClient[clientKey(m.Kind, m.ClientSideId)] = nil
 		}
 	}
 	a.armTimer()
@@ -162,7 +163,7 @@ func (a *chatActor) create(ctx actor.Context, msg *chatCreate) {
 		a.c.Messages = append(a.c.Messages, msg.first)
 		changes = append(changes, store.Change{Message: storeMessage(msg.first)})
 		if msg.first.ClientSideId != "" {
-			a.byClient[clientKey(msg.first.Kind, msg.first.ClientSideId)] = &pendingMessage{msg: msg.first, durable: true}
+			a.byClient[clientKey(msg.first.Kind, msg.first.ClientSideId)] = nil
 		}
 	}
 	sender := ctx.Sender()
@@ -258,7 +259,7 @@ func (h *Hub) checkText(text string) error {
 func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, text, clientID string) {
 	key := clientKey(kind, clientID)
 	if p, ok := a.byClient[key]; ok && clientID != "" {
-		if p.durable {
+		if p == nil { // durable already
 			ctx.Respond(replyOK)
 		} else {
 			p.waiters = append(p.waiters, ctx.Sender())
@@ -274,7 +275,8 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 		return
 	}
 	m := a.newMessage(kind, authorID, authorName, text, clientID)
-	p := &pendingMessage{msg: m, waiters: []*actor.PID{ctx.Sender()}}
+	p := &pendingMessage{}
+	p.waiters = append(p.first[:0], ctx.Sender())
 	if clientID != "" {
 		a.byClient[key] = p
 	}
@@ -286,13 +288,14 @@ func (a *chatActor) addMessage(ctx actor.Context, kind, authorID, authorName, te
 			}
 			return
 		}
-		p.durable = true
+		if clientID != "" {
+			a.byClient[key] = nil
+		}
 		a.c.Messages = append(a.c.Messages, m)
 		a.emit(ctx, &messages.ChatEvent{Change: &messages.ChatEvent_Message{Message: m}}, true, true)
 		for _, w := range p.waiters {
 			ctx.Send(w, replyOK)
 		}
-		p.waiters = nil
 	})
 }
 
