@@ -151,13 +151,7 @@ func (o *operator) connectLoop(ctx context.Context, l *wsLoop, q *fasthttp.Args)
 
 // wsEnded is the end of a socket the run's wsLoop read: the operator
 // connects again from the last revision.
-func (o *operator) wsEnded(reason string) {
-	if o.r.stopping.Load() {
-		return
-	}
-	o.r.fail("operator-ws", reason)
-	o.reconnect()
-}
+func (o *operator) wsEnded(reason string) { o.r.socketEnded("operator-ws", reason, o.reconnect) }
 
 // read reads frames until the run stops, reconnecting from the last
 // revision when the socket ends early.
@@ -237,12 +231,7 @@ func (o *operator) close() {
 	o.mu.Lock()
 	conn, s := o.conn, o.stream
 	o.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
-	if s != nil {
-		o.r.loop.remove(s)
-	}
+	o.r.closeSocket(conn, s)
 }
 
 // replyJob is an operator's answer to a visitor message.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fasthttp/websocket"
 )
 
 // runner is one run: its clients, ledgers and counters.
@@ -378,6 +380,27 @@ func (r *runner) loopFor(ep *endpoint) *wsLoop {
 		return nil
 	}
 	return r.loop
+}
+
+// socketEnded counts the early end of a client's socket read by the loop
+// as a failure of stage and connects again, unless the run is stopping.
+func (r *runner) socketEnded(stage, reason string, reconnect func() bool) {
+	if r.stopping.Load() {
+		return
+	}
+	r.fail(stage, reason)
+	reconnect()
+}
+
+// closeSocket ends a client's socket, whether a goroutine of its own reads
+// conn or the loop reads s.
+func (r *runner) closeSocket(conn *websocket.Conn, s *wsStream) {
+	if conn != nil {
+		conn.Close()
+	}
+	if s != nil {
+		r.loop.remove(s)
+	}
 }
 
 // offline sets the operators offline, as people logging off do, so that

@@ -130,13 +130,7 @@ func (v *visitor) connect(ctx context.Context) error {
 
 // wsEnded is the end of a socket the run's wsLoop read: the visitor
 // connects again from its last revision.
-func (v *visitor) wsEnded(reason string) {
-	if v.r.stopping.Load() {
-		return
-	}
-	v.r.fail("visitor-ws", reason)
-	v.reconnect()
-}
+func (v *visitor) wsEnded(reason string) { v.r.socketEnded("visitor-ws", reason, v.reconnect) }
 
 // readWS reads the visitor's frames until the run stops, reconnecting when
 // the socket ends early.
@@ -388,10 +382,5 @@ func (v *visitor) close() {
 	v.mu.Lock()
 	conn, s := v.conn, v.stream
 	v.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
-	if s != nil {
-		v.r.loop.remove(s)
-	}
+	v.r.closeSocket(conn, s)
 }

@@ -365,10 +365,8 @@ func (l *wsLoop) remove(s *wsStream) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !s.ended {
-		s.end = nil
-		l.endLocked(s, "")
-	}
+	s.end = nil
+	l.endLocked(s, "")
 }
 
 // endLocked closes s and reports reason to its end function.

@@ -49,6 +49,19 @@ func (c *collect) frame(data []byte, _ time.Time) {
 
 func (c *collect) end(reason string) { c.ended <- reason }
 
+// waitEnd waits for the stream's end and checks its reason.
+func (c *collect) waitEnd(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case reason := <-c.ended:
+		if reason != want {
+			t.Fatalf("end reason %q, want %q", reason, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the end (%s) was not reported", want)
+	}
+}
+
 func (c *collect) got() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -240,14 +253,7 @@ func TestWSLoopReportsTheEnd(t *testing.T) {
 	if _, err := server.Write(append(serverFrame(true, 0x1, []byte("last")), frame...)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case reason := <-c.ended:
-		if reason != "closed-1000-bye" {
-			t.Fatalf("end reason %q", reason)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the end was not reported")
-	}
+	c.waitEnd(t, "closed-1000-bye")
 	if got := c.got(); len(got) != 1 || got[0] != "last" {
 		t.Fatalf("messages %q", got)
 	}
@@ -264,14 +270,7 @@ func TestWSLoopReportsTheEnd(t *testing.T) {
 	c2 := newCollect()
 	_, _, server2 := loopPair(t, nil, c2)
 	server2.Close()
-	select {
-	case reason := <-c2.ended:
-		if reason != "connection-closed" {
-			t.Fatalf("end reason %q", reason)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the closed connection was not reported")
-	}
+	c2.waitEnd(t, "connection-closed")
 }
 
 func TestWSLoopRemoveAndCloseReportNothing(t *testing.T) {

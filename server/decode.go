@@ -296,23 +296,18 @@ func decodeVisitorActionOf(auth actors.VisitorAuth, get params) (*actors.Visitor
 // knows are returned as their constants, without a copy.
 func visitorActionName(get params) (string, error) {
 	if b, ok := get("action"); ok {
-		switch string(b) {
-		case actors.ActMessage:
-			return actors.ActMessage, nil
-		case actors.ActVisitorTyping:
-			return actors.ActVisitorTyping, nil
-		case actors.ActReadByVisitor:
-			return actors.ActReadByVisitor, nil
-		case actors.ActStart:
-			return actors.ActStart, nil
-		case actors.ActClose:
-			return actors.ActClose, nil
-		case actors.ActRate:
-			return actors.ActRate, nil
+		for _, a := range visitorActions {
+			if string(b) == a {
+				return a, nil
+			}
 		}
 	}
 	return value(get, "action", kindID, true)
 }
+
+// visitorActions are the visitor actions, the most frequent first.
+var visitorActions = [...]string{actors.ActMessage, actors.ActVisitorTyping, actors.ActReadByVisitor,
+	actors.ActStart, actors.ActClose, actors.ActRate}
 
 // historyQuery is a decoded history request.
 type historyQuery struct {
