@@ -248,6 +248,10 @@ go build -o "$BIN/chatnode" ./cmd/chatnode 2>"$BENCH_DIR/build.err" || BUILD_OK=
 go build -o "$BIN/chatload" ./cmd/chatload 2>>"$BENCH_DIR/build.err" || BUILD_OK=0
 BUILD_WHY="chatnode or chatload did not build: $(head -n 3 "$BENCH_DIR/build.err" | tr '\n' ' ')"
 
+# How dear the kernel is right now: the load runs' figures follow it.
+calibrate() { timeout 60 "$BIN/benchreport" calibrate --prefix "calib_$1_" >>"$BENCH_DIR/machine.env" || log "calibration failed"; }
+calibrate start
+
 MQ_UP=0
 timeout 10 "$BIN/benchreport" mq-ping --url "$MQ_URL" 2>/dev/null && MQ_UP=1
 PG_UP=0
@@ -491,5 +495,6 @@ idle_run
 
 # ---------------------------------------------------------------- report
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$BENCH_DIR/machine.env"
+calibrate end
 "$BIN/benchreport" report --dir "$BENCH_DIR" --out "$OUT" --notes "$NOTES" || exit 1
 log "wrote $OUT"

@@ -88,3 +88,29 @@ func TestSeriesBusiest(t *testing.T) {
 }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func TestCalibrate(t *testing.T) {
+	var out strings.Builder
+	if err := calibrate([]string{"--prefix", "calib_start_", "--syscalls", "1000", "--round-trips", "200"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	m := meta{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("line %q is not key=value", line)
+		}
+		m[k] = append(m[k], v)
+	}
+	for _, k := range []string{"calib_start_syscall_ns", "calib_start_loopback_rtt_us", "calib_start_loopback_cpu_us"} {
+		if v, err := strconv.ParseFloat(m.get(k), 64); err != nil || v < 0 || (k != "calib_start_loopback_cpu_us" && v == 0) {
+			t.Errorf("%s = %q", k, m.get(k))
+		}
+	}
+	if len(m) != 3 {
+		t.Errorf("printed %v", m)
+	}
+	if err := calibrate([]string{"--round-trips", "0"}, &out); err == nil {
+		t.Error("--round-trips 0 was accepted")
+	}
+}

@@ -3,6 +3,8 @@
 //
 //	benchreport freeport                      print a free TCP port on 127.0.0.1
 //	benchreport mq-ping [--url URL]           exit 0 when RabbitMQ answers
+//	benchreport calibrate [--prefix P]        print what a system call and a
+//	                                          loopback round trip cost now
 //	benchreport mq-clean --prefix P --cluster C --nodes a,b [--url URL]
 //	                                          delete a cluster's queues and exchange
 //	benchreport report --dir DIR --out FILE [--notes FILE]
@@ -24,7 +26,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: benchreport freeport | mq-ping | mq-clean | report (see the package comment)")
+		fmt.Fprintln(stderr, "usage: benchreport freeport | mq-ping | mq-clean | calibrate | report (see the package comment)")
 		return 2
 	}
 	var err error
@@ -33,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = freePort(stdout)
 	case "mq-ping":
 		err = mqPing(args[1:])
+	case "calibrate":
+		err = calibrate(args[1:], stdout)
 	case "mq-clean":
 		err = mqClean(args[1:], stdout)
 	case "report":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -119,6 +120,13 @@ func (s *suite) write(w io.Writer) {
 	p("| kernel | %s |\n", m.get("kernel"))
 	p("| open files per process | %s |\n", m.get("nofile"))
 	p("| load average (1, 5, 15 min) at the start / end of the suite | %s / %s |\n", m.get("loadavg_start"), m.get("loadavg_end"))
+	if m.get("calib_start_syscall_ns") != "" {
+		p("| a system call (`getpid`), at the start / end of the suite | %s / %s ns |\n",
+			m.get("calib_start_syscall_ns"), cmp.Or(m.get("calib_end_syscall_ns"), "?"))
+		p("| a 64-byte loopback TCP round trip between two goroutines, at the start / end: wall / processor time | %s / %s µs; %s / %s µs |\n",
+			m.get("calib_start_loopback_rtt_us"), m.get("calib_start_loopback_cpu_us"),
+			cmp.Or(m.get("calib_end_loopback_rtt_us"), "?"), cmp.Or(m.get("calib_end_loopback_cpu_us"), "?"))
+	}
 	src := "commit " + m.get("commit")
 	if m.get("dirty") == "1" {
 		src += ", with uncommitted changes in the working tree"
@@ -129,7 +137,9 @@ func (s *suite) write(w io.Writer) {
 	p("deleted when the suite ends; `$NODE_PID` is the process id of the node started just before\n")
 	p("(of the master in the cluster run), whose memory and processor use chatload reads.\n")
 	p("The load average shows what else ran on the machine; the load runs also report the processor\n")
-	p("time the rest of the machine took while they ran.\n\n")
+	p("time the rest of the machine took while they ran. The system call and the round trip\n")
+	p("(`benchreport calibrate`) show how dear the kernel was: most of what a message costs beyond\n")
+	p("the node's own code is system calls and loopback TCP, so the load runs' figures follow them.\n\n")
 
 	s.writeSummary(w)
 	s.writeChatRun(w, runStandalone, "Standalone: visitor message → operator WebSocket")
