@@ -126,6 +126,10 @@ func (s *suite) write(w io.Writer) {
 		p("| a 64-byte loopback TCP round trip between two goroutines, at the start / end: wall / processor time | %s / %s µs; %s / %s µs |\n",
 			m.get("calib_start_loopback_rtt_us"), m.get("calib_start_loopback_cpu_us"),
 			cmp.Or(m.get("calib_end_loopback_rtt_us"), "?"), cmp.Or(m.get("calib_end_loopback_cpu_us"), "?"))
+		if cc := m.get("calib_start_cross_core_ns"); cc != "" && cc != "0" {
+			p("| a cache line to the other processor and back (two threads, one held on each), at the start / end | %s / %s ns |\n",
+				cc, cmp.Or(m.get("calib_end_cross_core_ns"), "?"))
+		}
 	}
 	src := "commit " + m.get("commit")
 	if m.get("dirty") == "1" {
@@ -137,9 +141,10 @@ func (s *suite) write(w io.Writer) {
 	p("deleted when the suite ends; `$NODE_PID` is the process id of the node started just before\n")
 	p("(of the master in the cluster run), whose memory and processor use chatload reads.\n")
 	p("The load average shows what else ran on the machine; the load runs also report the processor\n")
-	p("time the rest of the machine took while they ran. The system call and the round trip\n")
-	p("(`benchreport calibrate`) show how dear the kernel was: most of what a message costs beyond\n")
-	p("the node's own code is system calls and loopback TCP, so the load runs' figures follow them.\n\n")
+	p("time the rest of the machine took while they ran. The system call, the round trip and the\n")
+	p("cache line (`benchreport calibrate`) show how dear the kernel and a hand-off between the two\n")
+	p("processors were: most of what a message costs beyond the node's own code is system calls,\n")
+	p("loopback TCP and goroutines waking each other, so the load runs' figures follow them.\n\n")
 
 	s.writeSummary(w)
 	s.writeChatRun(w, runStandalone, "Standalone: visitor message → operator WebSocket")
