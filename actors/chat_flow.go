@@ -1,10 +1,10 @@
 package actors
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/messages"
@@ -28,7 +28,7 @@ func (a *chatActor) emit(ctx actor.Context, ev *messages.ChatEvent, toVisitor, t
 // sendSnapshot gives one replica the whole chat. The copy is deep: the
 // replica owns it, the chat goes on changing its own.
 func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
-	snap := proto.Clone(a.c).(*messages.Chat)
+	snap := snapshotOf(a.c)
 	ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,
 		Change: &messages.ChatEvent_Snapshot{Snapshot: snap}}
 	if side == chatnode.SideVisitor {
@@ -37,6 +37,38 @@ func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
 		a.h.tell(ctx, a.h.operators, &route{id: id, msg: ev}, nil)
 	}
 	a.h.share(ctx, ev)
+}
+
+// snapshotOf copies c for its replicas, which go on changing their copy.
+// The copy has its own list of messages but shares the messages, which
+// nobody changes once they are in a chat (every event that adds one shares
+// it the same way). proto.Clone copied each message through reflection and
+// grew the goroutine's stack doing it: most of what assigning a chat cost.
+func snapshotOf(c *messages.Chat) *messages.Chat {
+	return &messages.Chat{
+		Id:                c.Id,
+		VisitorId:         c.VisitorId,
+		ClientSideId:      c.ClientSideId,
+		DepartmentKey:     c.DepartmentKey,
+		State:             c.State,
+		OperatorId:        c.OperatorId,
+		CreatedMicros:     c.CreatedMicros,
+		ModifiedMicros:    c.ModifiedMicros,
+		QueuedMicros:      c.QueuedMicros,
+		ClosedMicros:      c.ClosedMicros,
+		Messages:          slices.Clone(c.Messages),
+		OperatorTyping:    c.OperatorTyping,
+		VisitorTyping:     c.VisitorTyping,
+		VisitorDraft:      c.VisitorDraft,
+		ReadByVisitorSeq:  c.ReadByVisitorSeq,
+		ReadByOperatorSeq: c.ReadByOperatorSeq,
+		Rated:             c.Rated,
+		Rate:              c.Rate,
+		RatedOperatorId:   c.RatedOperatorId,
+		QueuePosition:     c.QueuePosition,
+		Version:           c.Version,
+		VisitorName:       c.VisitorName,
+	}
 }
 
 // stateEvent tells both sides that state and operator changed; prev is the

@@ -51,7 +51,7 @@ func (a *operatorActor) apply(ctx actor.Context, ev *messages.ChatEvent) {
 	case *messages.ChatEvent_Typing:
 		if c.Typing.Side == chatnode.SideVisitor {
 			v.VisitorTyping, v.VisitorDraft = c.Typing.Typing, c.Typing.Draft
-			out = append(out, delta(objVisitorTyping, "upd", v.Id, map[string]any{"typing": c.Typing.Typing, "draft": c.Typing.Draft}))
+			out = append(out, delta(objVisitorTyping, "upd", v.Id, wireTyping{Draft: c.Typing.Draft, Typing: c.Typing.Typing}))
 		}
 	case *messages.ChatEvent_Read:
 		if c.Read.Side == chatnode.SideVisitor {

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/chatnode/chatnode"
 	"github.com/chatnode/chatnode/messages"
@@ -59,6 +61,12 @@ type wireChat struct {
 	DepartmentKey  string `json:"departmentKey,omitempty"`
 	VisitorName    string `json:"visitorName,omitempty"`
 	VisitorDraft   string `json:"visitorDraft,omitempty"`
+}
+
+// wireTyping is the visitor's typing as the operator sees it.
+type wireTyping struct {
+	Draft  string `json:"draft"`
+	Typing bool   `json:"typing"`
 }
 
 type wireDepartment struct {
@@ -131,15 +139,39 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// delta renders a change for the client. Message deltas, the most frequent,
-// are appended by hand (wire_encode.go); the rest go through encoding/json.
-// A message's Ts comes from seconds, so it is always a valid JSON number.
+// delta renders a change for the client. The data types deltas carry are
+// appended by hand (wire_encode.go); any other goes through encoding/json.
+// Times come from seconds, so they are always valid JSON numbers.
 func delta(objectType, event, id string, data any) json.RawMessage {
 	if m, ok := data.(*wireMessage); ok && m != nil {
 		return messageDelta(objectType, event, id, m)
 	}
-	return mustJSON(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: data})
+	buf := deltaBufs.Get().(*[]byte)
+	dst, ok := appendData(appendDeltaHead((*buf)[:0], objectType, event, id), data)
+	var out json.RawMessage
+	if ok {
+		out = slices.Clone(append(dst, '}'))
+	}
+	if cap(dst) <= maxDeltaBuf {
+		*buf = dst
+		deltaBufs.Put(buf)
+	}
+	if !ok {
+		out = mustJSON(wireDelta{ObjectType: objectType, Event: event, ID: id, Data: data})
+	}
+	return out
 }
+
+// deltaBufs holds the buffers deltas are rendered in before they are
+// copied out at their size: a delta is kept in its stream's window of
+// recent updates, and a buffer grown while rendering would keep its spare
+// room there too.
+var deltaBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxDeltaBuf is the largest buffer deltaBufs keeps: a chat of many
+// messages renders once in a while, and its buffer is left to the
+// collector.
+const maxDeltaBuf = 64 << 10
 
 // messageJSON renders m as the visitor or operator sees it in chat c.
 func messageJSON(m *messages.Message, c *messages.Chat) *wireMessage {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chatnode/chatnode"
+	"github.com/chatnode/chatnode/config"
 	"github.com/chatnode/chatnode/messages"
 )
 
@@ -92,7 +93,65 @@ func TestAppendDeltaAppends(t *testing.T) {
 	}
 }
 
+// wireTestData returns delta data of every type appendData knows, each
+// field set and unset, as the actors build them and beyond.
+func wireTestData() []any {
+	num := func(n json.Number) *json.Number { return &n }
+	data := []any{nil, true, false, int32(0), int32(-7), int32(math.MaxInt32), 0, -1, math.MaxInt64,
+		(*wireMessage)(nil), (*wireOperator)(nil), (*queueEntry)(nil), (*wireChat)(nil),
+		&wireOperator{}, &wireOperator{ID: math.MinInt64, Fullname: "Анна"},
+		wireRate{}, wireRate{OperatorID: -5, Rating: math.MinInt32},
+		wireTyping{}, wireTyping{Typing: true},
+		&queueEntry{}, &queueEntry{ChatID: "9", QueuedTs: seconds(1_764_175_200_000_001), queuedMicros: 1},
+		&wireChat{},
+		&wireChat{ID: -1, ClientSideID: "c", State: "queue", Operator: &wireOperator{ID: 3, Fullname: "Op"},
+			Messages: []*wireMessage{nil, wireTestMessages()[2]}, CreationTs: "1.5", ModificationTs: seconds(-2_000_001),
+			Offline: true, OperatorTyping: true, VisitorTyping: true, ReadByVisitor: true, UnreadByVisitorMsgCnt: -3,
+			UnreadByOperatorSinceTs: num(""), UnreadByVisitorSinceTs: num("2e3"),
+			OperatorIDToRate: map[string]wireRate{"9": {9, 1}, "10": {10, 5}, "": {}, "é<": {1, 2}},
+			QueuePosition:    -4, VisitSessionID: "s", DepartmentKey: "d", VisitorName: "v", VisitorDraft: "dr"},
+	}
+	for _, s := range wireTestStrings {
+		data = append(data, s, wireTyping{Draft: s, Typing: true}, &wireOperator{ID: 1, Fullname: s},
+			&queueEntry{ChatID: s, DepartmentKey: s, QueuedTs: seconds(1_500_000), VisitorName: s, FirstText: s},
+			&wireChat{ClientSideID: s, State: s, Messages: []*wireMessage{}, OperatorIDToRate: map[string]wireRate{s: {}},
+				VisitSessionID: s, DepartmentKey: s, VisitorName: s, VisitorDraft: s})
+	}
+	// As the hub renders them.
+	h := &Hub{accounts: newAccountBook(config.DefaultAccounts())}
+	chat := &messages.Chat{Id: "42", ClientSideId: "cs", State: chatnode.ChatChatting, OperatorId: "1",
+		CreatedMicros: 1_764_175_200_000_000, ModifiedMicros: 1_764_175_260_500_000, ReadByVisitorSeq: 1, ReadByOperatorSeq: 1,
+		Rated: true, Rate: 5, RatedOperatorId: "1", QueuePosition: 2, VisitorId: "v1", DepartmentKey: "support",
+		VisitorName: "Гость", VisitorDraft: "typing <this>", OperatorTyping: true}
+	for i, m := range []*messages.Message{
+		{Id: "m1", ChatId: "42", AuthorId: "1", AuthorName: "Анна", Text: "Здравствуйте!", Kind: chatnode.KindOperator, TsMicros: 1_764_175_200_000_000, Seq: 1},
+		{Id: "m2", ClientSideId: "cs2", ChatId: "42", AuthorId: "v1", Text: "a \"quoted\" & \\ text", Kind: chatnode.KindVisitor, TsMicros: 1_764_175_201_000_100, Seq: 2},
+		{Id: "m3", ChatId: "42", AuthorId: "1", Text: "unread", Kind: chatnode.KindOperator, TsMicros: 1_764_175_202_000_000, Seq: 3},
+	} {
+		chat.Messages = append(chat.Messages, m)
+		data = append(data, h.chatJSON(chat, i%2 == 0), h.chatJSON(chat, i%2 == 1))
+	}
+	return data
+}
+
+func TestDeltaMatchesEncodingJSON(t *testing.T) {
+	for _, d := range wireTestData() {
+		for _, id := range []string{"7", "", "id <&> \"\u2028\xfe"} {
+			want, err := json.Marshal(wireDelta{ObjectType: objChat, Event: "upd", ID: id, Data: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := delta(objChat, "upd", id, d); !bytes.Equal(got, want) {
+				t.Errorf("delta of %T:\n got %s\nwant %s", d, got, want)
+			}
+		}
+	}
+}
+
 func TestDeltaFallsBackToEncodingJSON(t *testing.T) {
+	if got, want := string(delta(objChat, "upd", "1", map[string]int{"b": 2, "a": 1})), `{"objectType":"CHAT","event":"upd","id":"1","data":{"a":1,"b":2}}`; got != want {
+		t.Errorf("map: got %s, want %s", got, want)
+	}
 	if got, want := string(delta(objMessage, "add", "1", (*wireMessage)(nil))), `{"objectType":"CHAT_MESSAGE","event":"add","id":"1","data":null}`; got != want {
 		t.Errorf("nil message: got %s, want %s", got, want)
 	}
@@ -132,6 +191,28 @@ func FuzzAppendDelta(f *testing.F) {
 		}
 		if got := delta(objMessage, "add", id, m); !bytes.Equal(got, want) {
 			t.Fatalf("delta:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+func FuzzDeltaData(f *testing.F) {
+	for _, s := range wireTestStrings {
+		f.Add(s, s, int64(1_500_000), int32(1), true)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, micros int64, n int32, flag bool) {
+		ts := seconds(micros)
+		for _, d := range []any{a, n, flag, wireTyping{Draft: a, Typing: flag}, &wireOperator{ID: micros, Fullname: b},
+			&queueEntry{ChatID: a, DepartmentKey: b, QueuedTs: ts, VisitorName: a, FirstText: b},
+			&wireChat{ID: micros, ClientSideID: a, State: b, CreationTs: ts, UnreadByVisitorSinceTs: &ts, QueuePosition: n,
+				Messages: []*wireMessage{{ID: a, Text: b, Ts: ts}}, OperatorIDToRate: map[string]wireRate{a: {micros, n}, b: {}},
+				VisitorTyping: flag, VisitorName: a, VisitorDraft: b}} {
+			want, err := json.Marshal(wireDelta{ObjectType: objQueue, Event: "add", ID: a, Data: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := delta(objQueue, "add", a, d); !bytes.Equal(got, want) {
+				t.Fatalf("delta of %T:\n got %s\nwant %s", d, got, want)
+			}
 		}
 	})
 }
