@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/chatnode/chatnode/internal/workpool"
@@ -14,8 +16,12 @@ import (
 // grown stack from one mailbox to the next.
 //
 // A mailbox is handed to an idle worker if there is one and to a new one
-// otherwise, so, as with the default dispatcher, a mailbox that takes long
-// never holds up another.
+// otherwise, up to maxWorkers running at once; past that, mailboxes wait
+// their turn, so a burst (an assignment pass that tells ten thousand chats
+// at once) runs on the workers there are instead of starting, and growing
+// the stack of, a goroutine for each. As with the default dispatcher, a
+// mailbox that takes long does not hold up the others: when no worker has
+// finished a mailbox for workerStall, another worker starts.
 type workers struct {
 	throughput int
 	pool       *workpool.Pool
@@ -23,8 +29,17 @@ type workers struct {
 
 var _ actor.Dispatcher = (*workers)(nil)
 
+// Worker limits. A node under full load keeps some hundreds of mailboxes
+// scheduled at once (a few for each of the 256 requests in flight), and
+// they do not wait; a burst beyond that does. The stall is short beside
+// any request's deadline.
+const (
+	maxWorkers  = 256
+	workerStall = 10 * time.Millisecond
+)
+
 func newWorkers(throughput int) *workers {
-	return &workers{throughput: throughput, pool: workpool.New()}
+	return &workers{throughput: throughput, pool: workpool.NewLimited(maxWorkers, workerStall)}
 }
 
 // Schedule implements actor.Dispatcher.

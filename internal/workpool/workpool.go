@@ -22,7 +22,16 @@ const idleTimeout = 5 * time.Second
 // Pool hands each function to an idle goroutine of the pool if there is
 // one and to a new goroutine otherwise, so a function that blocks never
 // holds up another. Goroutines idle for five to ten seconds exit. The zero
-// Pool is not usable; call New.
+// Pool is not usable; call New or NewLimited.
+//
+// A limited pool starts goroutines only while fewer than its limit run
+// functions; past it, functions wait in a queue that running goroutines
+// take from as they finish. A burst of thousands of functions then runs
+// on the goroutines already there instead of starting a goroutine, and
+// growing a fresh stack, for each. Should no function finish for a whole
+// stall interval while some wait, the running ones are taken to be
+// blocked and another goroutine starts for the queue, so a function that
+// blocks holds up the queue for at most that long.
 //
 // Each idle goroutine waits on a channel of its own, and the pool hands
 // work to the one that went idle last. Idle goroutines sharing one channel
@@ -31,11 +40,20 @@ const idleTimeout = 5 * time.Second
 // cost several percent of a loaded node's processor time.
 type Pool struct {
 	idleTimeout time.Duration
+	limit       int           // running goroutines before functions queue; 0: no limit
+	stall       time.Duration // see the type's comment
 
-	mu    sync.Mutex
-	idle  []*worker // idle goroutines, the longest idle first
-	tick  uint64    // sweeps so far
-	sweep *time.Timer
+	mu       sync.Mutex
+	idle     []*worker // idle goroutines, the longest idle first
+	tick     uint64    // sweeps so far
+	sweep    *time.Timer
+	busy     int      // goroutines running a function
+	queue    []func() // functions waiting, from queue[head] on
+	head     int
+	finished uint64      // functions run to the end, so that a stall shows
+	watch    *time.Timer // the stall check, made once
+	watching bool        // the stall check is armed
+	seen     uint64      // finished at the last stall check
 
 	spawned atomic.Int64 // goroutines started, for tests
 	live    atomic.Int64 // goroutines running, for tests
@@ -47,21 +65,51 @@ type worker struct {
 	tick uint64      // the pool's tick when it last went idle
 }
 
-// New returns an empty Pool.
+// New returns an empty Pool without a limit.
 func New() *Pool { return &Pool{idleTimeout: idleTimeout} }
 
-// Go runs fn on a goroutine of the pool.
+// NewLimited returns an empty Pool that queues functions while limit
+// goroutines run, and starts another for the queue when none of them has
+// finished a function for stall.
+func NewLimited(limit int, stall time.Duration) *Pool {
+	if limit < 1 || stall <= 0 {
+		panic("workpool: limit and stall must be positive")
+	}
+	return &Pool{idleTimeout: idleTimeout, limit: limit, stall: stall}
+}
+
+// Go runs fn on a goroutine of the pool. It never blocks.
 func (p *Pool) Go(fn func()) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
+		p.busy++
 		p.mu.Unlock()
 		w.work <- fn
 		return
 	}
+	if p.limit > 0 && p.busy >= p.limit {
+		p.enqueueLocked(fn)
+		if !p.watching {
+			p.watching, p.seen = true, p.finished
+			if p.watch == nil {
+				p.watch = time.AfterFunc(p.stall, p.checkStall)
+			} else {
+				p.watch.Reset(p.stall)
+			}
+		}
+		p.mu.Unlock()
+		return
+	}
+	p.busy++
 	p.mu.Unlock()
+	p.start(fn)
+}
+
+// start runs fn on a new goroutine; the caller counted it busy.
+func (p *Pool) start(fn func()) {
 	p.spawned.Add(1)
 	p.live.Add(1)
 	go p.run(&worker{work: make(chan func(), 1)}, fn)
@@ -72,6 +120,13 @@ func (p *Pool) run(w *worker, fn func()) {
 	for fn != nil {
 		fn()
 		p.mu.Lock()
+		p.finished++
+		if next, ok := p.dequeueLocked(); ok {
+			p.mu.Unlock()
+			fn = next
+			continue
+		}
+		p.busy--
 		w.tick = p.tick
 		p.idle = append(p.idle, w)
 		if p.sweep == nil {
@@ -79,6 +134,55 @@ func (p *Pool) run(w *worker, fn func()) {
 		}
 		p.mu.Unlock()
 		fn = <-w.work
+	}
+}
+
+// enqueueLocked queues fn. A queue that never quite empties would keep
+// growing past the room its taken functions left at the front, so once
+// they are half of it the rest moves to the front first.
+func (p *Pool) enqueueLocked(fn func()) {
+	if p.head > 0 && len(p.queue) == cap(p.queue) && 2*p.head >= len(p.queue) {
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
+	p.queue = append(p.queue, fn)
+}
+
+// dequeueLocked takes the function that waited longest, if any.
+func (p *Pool) dequeueLocked() (func(), bool) {
+	if p.head == len(p.queue) {
+		return nil, false
+	}
+	fn := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	if p.head == len(p.queue) {
+		p.queue, p.head = p.queue[:0], 0
+	}
+	return fn, true
+}
+
+// checkStall runs every stall interval while functions wait: when none
+// finished through the interval, it starts a goroutine for the queue.
+func (p *Pool) checkStall() {
+	p.mu.Lock()
+	var fn func()
+	if p.finished == p.seen {
+		fn, _ = p.dequeueLocked()
+	}
+	if fn != nil {
+		p.busy++
+	}
+	if p.head < len(p.queue) {
+		p.seen = p.finished
+		p.watch.Reset(p.stall)
+	} else {
+		p.watching = false
+	}
+	p.mu.Unlock()
+	if fn != nil {
+		p.start(fn)
 	}
 }
 

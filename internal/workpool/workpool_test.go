@@ -3,6 +3,7 @@ package workpool
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,116 @@ func TestIdleGoroutinesExit(t *testing.T) {
 	}
 }
 
+func TestLimitedPoolQueuesPastItsLimit(t *testing.T) {
+	p := NewLimited(4, time.Hour)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	const blocked, queued = 4, 100
+	wg.Add(blocked + queued)
+	for range blocked {
+		p.Go(func() { defer wg.Done(); <-release })
+	}
+	var ran atomic.Int64
+	for range queued {
+		p.Go(func() { defer wg.Done(); ran.Add(1) })
+	}
+	if n := p.queued(); n != queued {
+		t.Fatalf("%d functions queued behind %d running, want %d (%d ran)", n, blocked, queued, ran.Load())
+	}
+	close(release)
+	wg.Wait()
+	if n := p.spawned.Load(); n != blocked {
+		t.Errorf("%d goroutines started, want %d", n, blocked)
+	}
+	if n := ran.Load(); n != queued {
+		t.Errorf("%d of %d queued functions ran", n, queued)
+	}
+	if n := p.queued(); n != 0 {
+		t.Errorf("%d functions still queued", n)
+	}
+}
+
+func TestLimitedPoolRunsABurstOnItsGoroutines(t *testing.T) {
+	const limit, n = 8, 10_000
+	p := NewLimited(limit, time.Hour)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for range n {
+		p.Go(wg.Done)
+	}
+	wg.Wait()
+	if s := p.spawned.Load(); s > limit {
+		t.Errorf("%d goroutines started for a burst of %d, limit %d", s, n, limit)
+	}
+}
+
+func TestQueueThatNeverEmptiesStaysSmall(t *testing.T) {
+	p := NewLimited(1, time.Hour)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for range 10 {
+		p.enqueueLocked(func() {})
+	}
+	for i := range 100_000 { // one in, one out: ten always wait
+		p.enqueueLocked(func() {})
+		if _, ok := p.dequeueLocked(); !ok {
+			t.Fatal("the queue emptied")
+		}
+		if c := cap(p.queue); c > 64 {
+			t.Fatalf("after %d functions: 10 waiting in a queue of capacity %d", i+1, c)
+		}
+	}
+	for range 10 {
+		if _, ok := p.dequeueLocked(); !ok {
+			t.Fatal("the queue lost functions")
+		}
+	}
+	if _, ok := p.dequeueLocked(); ok {
+		t.Fatal("the queue made up a function")
+	}
+}
+
+func TestLimitedPoolStartsAGoroutineWhenAllBlock(t *testing.T) {
+	p := NewLimited(2, 20*time.Millisecond)
+	release := make(chan struct{})
+	defer close(release)
+	for range 2 {
+		p.Go(func() { <-release })
+	}
+	done := make(chan struct{})
+	p.Go(func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a function queued behind blocked ones never ran")
+	}
+	if n := p.spawned.Load(); n != 3 {
+		t.Errorf("%d goroutines started, want 3", n)
+	}
+}
+
+func TestNewLimitedRefusesNonPositive(t *testing.T) {
+	for _, tc := range []struct {
+		limit int
+		stall time.Duration
+	}{{0, time.Second}, {1, 0}, {-1, -time.Second}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewLimited(%d, %v) did not panic", tc.limit, tc.stall)
+				}
+			}()
+			NewLimited(tc.limit, tc.stall)
+		}()
+	}
+}
+
+func (p *Pool) queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) - p.head
+}
+
 func (p *Pool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -86,13 +197,19 @@ func (p *Pool) idleCount() int {
 }
 
 func BenchmarkGo(b *testing.B) {
-	p := New()
-	var wg sync.WaitGroup
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			wg.Add(1)
-			p.Go(wg.Done)
-		}
-	})
-	wg.Wait()
+	for _, bc := range []struct {
+		name string
+		pool *Pool
+	}{{"unlimited", New()}, {"limited", NewLimited(64, 10*time.Millisecond)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var wg sync.WaitGroup
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					wg.Add(1)
+					bc.pool.Go(wg.Done)
+				}
+			})
+			wg.Wait()
+		})
+	}
 }
