@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -175,16 +176,41 @@ func (a *assignerActor) tellQueue(ctx actor.Context) {
 	}
 	added, removed := a.added, a.removed
 	a.added, a.removed = nil, nil
+	// A pass that assigns thousands of chats removes far more than a view
+	// holds: then each view is checked against the removed chats' places
+	// instead of each removed chat against every view.
+	var place map[string]int
+	if len(removed) > a.h.opts.QueueViewSize {
+		place = make(map[string]int, len(removed))
+		for i, e := range removed {
+			place[e.ChatID] = i
+		}
+	}
+	var gone []int
 	for _, op := range a.b.all {
 		win, ok := a.windows[op.id]
 		if !ok {
 			continue
 		}
 		qc := &messages.QueueChange{OperatorId: op.id}
-		for _, e := range removed {
-			if win[e.ChatID] {
-				delete(win, e.ChatID)
-				qc.Removed = append(qc.Removed, e.ChatID)
+		if place != nil {
+			gone = gone[:0]
+			for id := range win {
+				if i, ok := place[id]; ok {
+					gone = append(gone, i)
+				}
+			}
+			slices.Sort(gone) // in the order they were removed, as below
+			for _, i := range gone {
+				delete(win, removed[i].ChatID)
+				qc.Removed = append(qc.Removed, removed[i].ChatID)
+			}
+		} else {
+			for _, e := range removed {
+				if win[e.ChatID] {
+					delete(win, e.ChatID)
+					qc.Removed = append(qc.Removed, e.ChatID)
+				}
 			}
 		}
 		for _, e := range added {

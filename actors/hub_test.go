@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -471,4 +472,35 @@ func TestQueueViewWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.waitItem(objQueue, "w2")
+}
+
+// TestQueueViewAfterABigPass: a pass that assigns more chats than a view
+// shows still takes each from the views that showed it, in order, and
+// refills them from the chats still waiting.
+func TestQueueViewAfterABigPass(t *testing.T) {
+	h := newTestHub(t, func(o *Options) { o.QueueViewSize = 2 })
+	alice := newOperator(t, h, "alice", chatnode.StatusInvisible) // sees the queue, is given no chats
+	ids := make([]string, 6)
+	for i := range ids {
+		v := newVisitor(t, h)
+		if err := v.do(VisitorRequest{Action: ActStart, FirstQuestion: fmt.Sprintf("w%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = chatIDOf(t, v.waitItem(objChat, "queue"))
+	}
+	alice.waitItem(objQueue, "w1")
+	newOperator(t, h, "bob", chatnode.StatusOnline) // takes five in one pass
+	alice.waitItem(objQueue, "w5")
+	var dels []string
+	for _, it := range alice.items {
+		if it.ObjectType == objQueue && it.Event == "del" {
+			dels = append(dels, it.ID)
+		}
+	}
+	if want := []string{ids[0], ids[1]}; !slices.Equal(dels, want) {
+		t.Errorf("alice's view lost %v, want %v", dels, want)
+	}
+	if n := alice.count(objQueue, "w2"); n != 0 {
+		t.Errorf("a chat assigned in the same pass was shown")
+	}
 }
