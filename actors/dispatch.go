@@ -20,8 +20,9 @@ import (
 // their turn, so a burst (an assignment pass that tells ten thousand chats
 // at once) runs on the workers there are instead of starting, and growing
 // the stack of, a goroutine for each. As with the default dispatcher, a
-// mailbox that takes long does not hold up the others: when no worker has
-// finished a mailbox for workerStall, another worker starts.
+// mailbox that blocks does not hold up the others for long: a worker that
+// has run one mailbox through a whole workerStall interval no longer
+// counts, and another starts in its place (workpool.NewLimited).
 type workers struct {
 	throughput int
 	pool       *workpool.Pool
@@ -31,11 +32,12 @@ var _ actor.Dispatcher = (*workers)(nil)
 
 // Worker limits. A node under full load keeps some hundreds of mailboxes
 // scheduled at once (a few for each of the 256 requests in flight), and
-// they do not wait; a burst beyond that does. The stall is short beside
-// any request's deadline.
+// they do not wait; a burst beyond that does. A mailbox run takes
+// microseconds to a millisecond; one that has run for two is taken to be
+// waiting on something (a store read at an actor's start).
 const (
 	maxWorkers  = 256
-	workerStall = 10 * time.Millisecond
+	workerStall = 2 * time.Millisecond
 )
 
 func newWorkers(throughput int) *workers {

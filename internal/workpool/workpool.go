@@ -28,10 +28,14 @@ const idleTimeout = 5 * time.Second
 // functions; past it, functions wait in a queue that running goroutines
 // take from as they finish. A burst of thousands of functions then runs
 // on the goroutines already there instead of starting a goroutine, and
-// growing a fresh stack, for each. Should no function finish for a whole
-// stall interval while some wait, the running ones are taken to be
-// blocked and another goroutine starts for the queue, so a function that
-// blocks holds up the queue for at most that long.
+// growing a fresh stack, for each. While functions wait, the pool looks
+// every stall interval for goroutines that have run the same function
+// since before its previous look: those are taken to be blocked (a
+// store read, a lock) and no longer count against the limit, and as many
+// new goroutines start for the queue as bring the unblocked ones back to
+// it. What a limited pool gives up is that work which is slow without
+// being blocked that long (reads of a busy store) holds up the functions
+// queued behind it, where an unlimited pool would run them at once.
 //
 // Each idle goroutine waits on a channel of its own, and the pool hands
 // work to the one that went idle last. Idle goroutines sharing one channel
@@ -50,10 +54,10 @@ type Pool struct {
 	busy     int      // goroutines running a function
 	queue    []func() // functions waiting, from queue[head] on
 	head     int
-	finished uint64      // functions run to the end, so that a stall shows
-	watch    *time.Timer // the stall check, made once
-	watching bool        // the stall check is armed
-	seen     uint64      // finished at the last stall check
+	workers  map[*worker]bool // every goroutine of a limited pool
+	looks    atomic.Uint64    // stall checks so far
+	watch    *time.Timer      // the stall check, made once
+	watching bool             // the stall check is armed
 
 	spawned atomic.Int64 // goroutines started, for tests
 	live    atomic.Int64 // goroutines running, for tests
@@ -63,19 +67,24 @@ type Pool struct {
 type worker struct {
 	work chan func() // a function to run, or nil to exit; one at most
 	tick uint64      // the pool's tick when it last went idle
+	// In a limited pool: the stall checks made when its function started,
+	// or idleLooks while it has none.
+	since atomic.Uint64
 }
+
+const idleLooks = ^uint64(0)
 
 // New returns an empty Pool without a limit.
 func New() *Pool { return &Pool{idleTimeout: idleTimeout} }
 
 // NewLimited returns an empty Pool that queues functions while limit
-// goroutines run, and starts another for the queue when none of them has
-// finished a function for stall.
+// goroutines run, and checks every stall for goroutines blocked in a
+// function while others wait (see Pool).
 func NewLimited(limit int, stall time.Duration) *Pool {
 	if limit < 1 || stall <= 0 {
 		panic("workpool: limit and stall must be positive")
 	}
-	return &Pool{idleTimeout: idleTimeout, limit: limit, stall: stall}
+	return &Pool{idleTimeout: idleTimeout, limit: limit, stall: stall, workers: make(map[*worker]bool)}
 }
 
 // Go runs fn on a goroutine of the pool. It never blocks.
@@ -93,7 +102,7 @@ func (p *Pool) Go(fn func()) {
 	if p.limit > 0 && p.busy >= p.limit {
 		p.enqueueLocked(fn)
 		if !p.watching {
-			p.watching, p.seen = true, p.finished
+			p.watching = true
 			if p.watch == nil {
 				p.watch = time.AfterFunc(p.stall, p.checkStall)
 			} else {
@@ -104,23 +113,40 @@ func (p *Pool) Go(fn func()) {
 		return
 	}
 	p.busy++
+	w := p.newWorkerLocked()
 	p.mu.Unlock()
-	p.start(fn)
+	p.start(w, fn)
 }
 
-// start runs fn on a new goroutine; the caller counted it busy.
-func (p *Pool) start(fn func()) {
+// newWorkerLocked makes a goroutine's worker; the caller counts it busy.
+func (p *Pool) newWorkerLocked() *worker {
+	w := &worker{work: make(chan func(), 1)}
+	w.since.Store(idleLooks)
+	if p.workers != nil {
+		p.workers[w] = true
+	}
+	return w
+}
+
+// start runs fn on a new goroutine for w.
+func (p *Pool) start(w *worker, fn func()) {
 	p.spawned.Add(1)
 	p.live.Add(1)
-	go p.run(&worker{work: make(chan func(), 1)}, fn)
+	go p.run(w, fn)
 }
 
 func (p *Pool) run(w *worker, fn func()) {
 	defer p.live.Add(-1)
+	limited := p.workers != nil
 	for fn != nil {
+		if limited {
+			w.since.Store(p.looks.Load())
+		}
 		fn()
+		if limited {
+			w.since.Store(idleLooks)
+		}
 		p.mu.Lock()
-		p.finished++
 		if next, ok := p.dequeueLocked(); ok {
 			p.mu.Unlock()
 			fn = next
@@ -163,26 +189,40 @@ func (p *Pool) dequeueLocked() (func(), bool) {
 	return fn, true
 }
 
-// checkStall runs every stall interval while functions wait: when none
-// finished through the interval, it starts a goroutine for the queue.
+// checkStall runs every stall interval while functions wait. Goroutines
+// that have run one function since before the previous check are taken
+// to be blocked; for each, while functions wait and fewer than the limit
+// run unblocked, a new goroutine starts for the queue.
 func (p *Pool) checkStall() {
-	p.mu.Lock()
-	var fn func()
-	if p.finished == p.seen {
-		fn, _ = p.dequeueLocked()
+	now := p.looks.Add(1)
+	type started struct {
+		w  *worker
+		fn func()
 	}
-	if fn != nil {
+	var starts []started
+	p.mu.Lock()
+	blocked := 0
+	for w := range p.workers {
+		if since := w.since.Load(); since != idleLooks && since+1 < now {
+			blocked++
+		}
+	}
+	for p.busy-blocked < p.limit {
+		fn, ok := p.dequeueLocked()
+		if !ok {
+			break
+		}
 		p.busy++
+		starts = append(starts, started{p.newWorkerLocked(), fn})
 	}
 	if p.head < len(p.queue) {
-		p.seen = p.finished
 		p.watch.Reset(p.stall)
 	} else {
 		p.watching = false
 	}
 	p.mu.Unlock()
-	if fn != nil {
-		p.start(fn)
+	for _, s := range starts {
+		p.start(s.w, s.fn)
 	}
 }
 
@@ -197,6 +237,9 @@ func (p *Pool) sweepIdle() {
 	}
 	done := make([]*worker, n)
 	copy(done, p.idle[:n])
+	for _, w := range done {
+		delete(p.workers, w)
+	}
 	rest := copy(p.idle, p.idle[n:])
 	clear(p.idle[rest:])
 	p.idle = p.idle[:rest]

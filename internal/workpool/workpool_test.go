@@ -168,6 +168,25 @@ func TestLimitedPoolStartsAGoroutineWhenAllBlock(t *testing.T) {
 	}
 }
 
+func TestLimitedPoolRunsEveryBlockedFunction(t *testing.T) {
+	p := NewLimited(2, 20*time.Millisecond)
+	release := make(chan struct{})
+	defer close(release)
+	var running sync.WaitGroup
+	const n = 12 // six times the limit, every one blocking
+	running.Add(n)
+	for range n {
+		p.Go(func() { running.Done(); <-release })
+	}
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("functions queued behind blocked ones never ran (%d waiting)", p.queued())
+	}
+}
+
 func TestNewLimitedRefusesNonPositive(t *testing.T) {
 	for _, tc := range []struct {
 		limit int
