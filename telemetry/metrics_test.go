@@ -210,7 +210,9 @@ func TestSessionsDefaultToZero(t *testing.T) {
 func TestMailboxKinds(t *testing.T) {
 	m := telemetry.NewMetrics("n1", "chat")
 	sys := newSystem(t)
-	entered, release := make(chan struct{}), make(chan struct{})
+	// entered has room for the signal: the actor may reach it before the
+	// test waits for it.
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	hold := func(ctx actor.Context) {
 		if _, ok := ctx.Message().(*block); ok {
 			select {
