@@ -183,7 +183,9 @@ func (a *assignerActor) tellQueue(ctx actor.Context) {
 	if len(removed) > a.h.opts.QueueViewSize {
 		place = make(map[string]int, len(removed))
 		for i, e := range removed {
-			place[e.ChatID] = i
+			if _, seen := place[e.ChatID]; !seen {
+				place[e.ChatID] = i
+			}
 		}
 	}
 	var gone []int

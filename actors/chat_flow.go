@@ -25,8 +25,8 @@ func (a *chatActor) emit(ctx actor.Context, ev *messages.ChatEvent, toVisitor, t
 	a.h.share(ctx, ev)
 }
 
-// sendSnapshot gives one replica the whole chat. The copy is deep: the
-// replica owns it, the chat goes on changing its own.
+// sendSnapshot gives one replica the whole chat, in a copy the replica
+// owns while the chat goes on changing its own (see snapshotOf).
 func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
 	snap := snapshotOf(a.c)
 	ev := &messages.ChatEvent{ChatId: a.id, Version: a.c.Version, VisitorId: a.c.VisitorId, OperatorId: a.c.OperatorId,

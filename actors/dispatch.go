@@ -21,8 +21,9 @@ import (
 // at once) runs on the workers there are instead of starting, and growing
 // the stack of, a goroutine for each. As with the default dispatcher, a
 // mailbox that blocks does not hold up the others for long: a worker that
-// has run one mailbox through a whole workerStall interval no longer
-// counts, and another starts in its place (workpool.NewLimited).
+// has run one mailbox through a whole check interval (every workerStall
+// while mailboxes wait) no longer counts, and another takes its place
+// (workpool.NewLimited).
 type workers struct {
 	throughput int
 	pool       *workpool.Pool
@@ -33,8 +34,9 @@ var _ actor.Dispatcher = (*workers)(nil)
 // Worker limits. A node under full load keeps some hundreds of mailboxes
 // scheduled at once (a few for each of the 256 requests in flight), and
 // they do not wait; a burst beyond that does. A mailbox run takes
-// microseconds to a millisecond; one that has run for two is taken to be
-// waiting on something (a store read at an actor's start).
+// microseconds to a millisecond; one still running through a whole check
+// interval, after 2 to 4 ms, is taken to be waiting on something (a store
+// read at an actor's start).
 const (
 	maxWorkers  = 256
 	workerStall = 2 * time.Millisecond

@@ -24,18 +24,20 @@ const idleTimeout = 5 * time.Second
 // holds up another. Goroutines idle for five to ten seconds exit. The zero
 // Pool is not usable; call New or NewLimited.
 //
-// A limited pool starts goroutines only while fewer than its limit run
-// functions; past it, functions wait in a queue that running goroutines
-// take from as they finish. A burst of thousands of functions then runs
-// on the goroutines already there instead of starting a goroutine, and
-// growing a fresh stack, for each. While functions wait, the pool looks
-// every stall interval for goroutines that have run the same function
-// since before its previous look: those are taken to be blocked (a
-// store read, a lock) and no longer count against the limit, and as many
-// new goroutines start for the queue as bring the unblocked ones back to
-// it. What a limited pool gives up is that work which is slow without
-// being blocked that long (reads of a busy store) holds up the functions
-// queued behind it, where an unlimited pool would run them at once.
+// A limited pool runs at most its limit of functions at once; past it,
+// functions wait in a queue that running goroutines take from as they
+// finish. A burst of thousands of functions then runs on the goroutines
+// already there instead of starting a goroutine, and growing a fresh
+// stack, for each. While functions wait, the pool looks every stall
+// interval for goroutines that have run the same function since before
+// its previous look: those are taken to be blocked (a store read, a lock)
+// and no longer count against the limit, and idle or new goroutines take
+// from the queue until the unblocked ones are back at it. When the
+// blocked ones return, the limit holds again, for idle goroutines too:
+// the extra ones stay idle and go with the sweep. What a limited pool
+// gives up is that work which is slow without being blocked that long
+// (reads of a busy store) holds up the functions queued behind it, where
+// an unlimited pool would run them at once.
 //
 // Each idle goroutine waits on a channel of its own, and the pool hands
 // work to the one that went idle last. Idle goroutines sharing one channel
@@ -74,6 +76,9 @@ type worker struct {
 
 const idleLooks = ^uint64(0)
 
+// maxKeptQueue is the largest emptied queue a pool keeps.
+const maxKeptQueue = 1024
+
 // New returns an empty Pool without a limit.
 func New() *Pool { return &Pool{idleTimeout: idleTimeout} }
 
@@ -88,17 +93,12 @@ func NewLimited(limit int, stall time.Duration) *Pool {
 }
 
 // Go runs fn on a goroutine of the pool. It never blocks.
+//
+// In a limited pool the limit holds for idle goroutines too: those started
+// in place of blocked ones stay idle, and go with the sweep, once the
+// blocked ones are back.
 func (p *Pool) Go(fn func()) {
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.busy++
-		p.mu.Unlock()
-		w.work <- fn
-		return
-	}
 	if p.limit > 0 && p.busy >= p.limit {
 		p.enqueueLocked(fn)
 		if !p.watching {
@@ -112,10 +112,29 @@ func (p *Pool) Go(fn func()) {
 		p.mu.Unlock()
 		return
 	}
+	if w := p.takeIdleLocked(); w != nil {
+		p.mu.Unlock()
+		w.work <- fn
+		return
+	}
 	p.busy++
 	w := p.newWorkerLocked()
 	p.mu.Unlock()
 	p.start(w, fn)
+}
+
+// takeIdleLocked takes the goroutine that went idle last, counted busy,
+// or returns nil.
+func (p *Pool) takeIdleLocked() *worker {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	w := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	p.busy++
+	return w
 }
 
 // newWorkerLocked makes a goroutine's worker; the caller counts it busy.
@@ -185,6 +204,9 @@ func (p *Pool) dequeueLocked() (func(), bool) {
 	p.head++
 	if p.head == len(p.queue) {
 		p.queue, p.head = p.queue[:0], 0
+		if cap(p.queue) > maxKeptQueue {
+			p.queue = nil // a burst's queue is not kept for the next
+		}
 	}
 	return fn, true
 }
@@ -196,8 +218,9 @@ func (p *Pool) dequeueLocked() (func(), bool) {
 func (p *Pool) checkStall() {
 	now := p.looks.Add(1)
 	type started struct {
-		w  *worker
-		fn func()
+		w     *worker
+		fn    func()
+		fresh bool // a new goroutine, not an idle one
 	}
 	var starts []started
 	p.mu.Lock()
@@ -212,8 +235,12 @@ func (p *Pool) checkStall() {
 		if !ok {
 			break
 		}
+		if w := p.takeIdleLocked(); w != nil {
+			starts = append(starts, started{w, fn, false})
+			continue
+		}
 		p.busy++
-		starts = append(starts, started{p.newWorkerLocked(), fn})
+		starts = append(starts, started{p.newWorkerLocked(), fn, true})
 	}
 	if p.head < len(p.queue) {
 		p.watch.Reset(p.stall)
@@ -222,7 +249,11 @@ func (p *Pool) checkStall() {
 	}
 	p.mu.Unlock()
 	for _, s := range starts {
-		p.start(s.w, s.fn)
+		if s.fresh {
+			p.start(s.w, s.fn)
+		} else {
+			s.w.work <- s.fn
+		}
 	}
 }
 
