@@ -43,7 +43,8 @@ func (a *chatActor) sendSnapshot(ctx actor.Context, side, id string) {
 // The copy has its own list of messages but shares the messages, which
 // nobody changes once they are in a chat (every event that adds one shares
 // it the same way). proto.Clone copied each message through reflection and
-// grew the goroutine's stack doing it: most of what assigning a chat cost.
+// grew the goroutine's stack doing it: a large part of what assigning a
+// chat cost.
 func snapshotOf(c *messages.Chat) *messages.Chat {
 	return &messages.Chat{
 		Id:                c.Id,

@@ -17,7 +17,6 @@ import (
 // or valid, as seconds makes them.
 
 // appendDelta appends the JSON of wireDelta{objectType, event, id, m}.
-// m must not be nil.
 func appendDelta(dst []byte, objectType, event, id string, m *wireMessage) []byte {
 	dst = appendDeltaHead(dst, objectType, event, id)
 	dst = appendMessage(dst, m)
@@ -47,12 +46,7 @@ func appendData(dst []byte, data any) (_ []byte, ok bool) {
 		return jsonstr.Append(dst, v), true
 	case int32:
 		return strconv.AppendInt(dst, int64(v), 10), true
-	case int:
-		return strconv.AppendInt(dst, int64(v), 10), true
 	case *wireMessage:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
 		return appendMessage(dst, v), true
 	case *wireOperator:
 		return appendOperator(dst, v), true
@@ -64,14 +58,8 @@ func appendData(dst []byte, data any) (_ []byte, ok bool) {
 		dst = append(dst, `,"typing":`...)
 		return append(strconv.AppendBool(dst, v.Typing), '}'), true
 	case *queueEntry:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
 		return appendQueueEntry(dst, v), true
 	case *wireChat:
-		if v == nil {
-			return append(dst, "null"...), true
-		}
 		return appendChat(dst, v), true
 	}
 	return dst, false
@@ -121,6 +109,9 @@ func appendRate(dst []byte, r wireRate) []byte {
 }
 
 func appendQueueEntry(dst []byte, e *queueEntry) []byte {
+	if e == nil {
+		return append(dst, "null"...)
+	}
 	dst = append(dst, `{"chatId":`...)
 	dst = jsonstr.Append(dst, e.ChatID)
 	dst = appendOptional(dst, `,"departmentKey":`, e.DepartmentKey)
@@ -132,6 +123,9 @@ func appendQueueEntry(dst []byte, e *queueEntry) []byte {
 }
 
 func appendChat(dst []byte, c *wireChat) []byte {
+	if c == nil {
+		return append(dst, "null"...)
+	}
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendInt(dst, c.ID, 10)
 	dst = appendOptional(dst, `,"clientSideId":`, c.ClientSideID)
@@ -148,11 +142,7 @@ func appendChat(dst []byte, c *wireChat) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if m == nil {
-				dst = append(dst, "null"...)
-			} else {
-				dst = appendMessage(dst, m)
-			}
+			dst = appendMessage(dst, m)
 		}
 		dst = append(dst, ']')
 	}
@@ -205,9 +195,11 @@ func appendChat(dst []byte, c *wireChat) []byte {
 	return append(dst, '}')
 }
 
-// appendMessage appends the JSON of m under the same conditions as
-// appendDelta.
+// appendMessage appends the JSON of m.
 func appendMessage(dst []byte, m *wireMessage) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
 	dst = append(dst, `{"id":`...)
 	dst = jsonstr.Append(dst, m.ID)
 	dst = append(dst, `,"clientSideId":`...)
@@ -225,11 +217,7 @@ func appendMessage(dst []byte, m *wireMessage) []byte {
 	dst = append(dst, `,"kind":`...)
 	dst = jsonstr.Append(dst, m.Kind)
 	dst = append(dst, `,"ts":`...)
-	if m.Ts == "" {
-		dst = append(dst, '0') // as encoding/json writes a zero json.Number
-	} else {
-		dst = append(dst, m.Ts...)
-	}
+	dst = appendNumber(dst, m.Ts)
 	dst = append(dst, `,"ts_m":`...)
 	dst = strconv.AppendInt(dst, m.TsM, 10)
 	dst = append(dst, `,"read":`...)

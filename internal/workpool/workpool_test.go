@@ -23,11 +23,7 @@ func TestGoNeverHoldsWorkBehindABlockedFunction(t *testing.T) {
 	for range n {
 		p.Go(wg.Done)
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !within(closedAfter(&wg)) {
 		t.Fatal("functions started behind a blocked one did not run")
 	}
 }
@@ -73,9 +69,7 @@ func TestIdleGoroutinesExit(t *testing.T) {
 	// The pool still works once all its goroutines are gone.
 	done := make(chan struct{})
 	p.Go(func() { close(done) })
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !within(done) {
 		t.Fatal("a function given to an emptied pool did not run")
 	}
 }
@@ -158,9 +152,7 @@ func TestLimitedPoolStartsAGoroutineWhenAllBlock(t *testing.T) {
 	}
 	done := make(chan struct{})
 	p.Go(func() { close(done) })
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !within(done) {
 		t.Fatal("a function queued behind blocked ones never ran")
 	}
 	if n := p.spawned.Load(); n != 3 {
@@ -178,11 +170,7 @@ func TestLimitedPoolRunsEveryBlockedFunction(t *testing.T) {
 	for range n {
 		p.Go(func() { running.Done(); <-release })
 	}
-	done := make(chan struct{})
-	go func() { running.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !within(closedAfter(&running)) {
 		t.Fatalf("functions queued behind blocked ones never ran (%d waiting)", p.queued())
 	}
 }
@@ -235,6 +223,23 @@ func TestNewLimitedRefusesNonPositive(t *testing.T) {
 			NewLimited(tc.limit, tc.stall)
 		}()
 	}
+}
+
+// within reports whether done closes within ten seconds.
+func within(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
+}
+
+// closedAfter returns a channel closed once wg is done.
+func closedAfter(wg *sync.WaitGroup) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return done
 }
 
 func (p *Pool) queued() int {
